@@ -1,0 +1,35 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+  name: "swift-detr",
+  platforms: [.macOS(.v14)],
+  products: [
+    .library(name: "Torch", targets: ["Torch"]),
+    .library(name: "TorchNN", targets: ["TorchNN"]),
+    .executable(name: "detr", targets: ["detr"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+  ],
+  targets: [
+    // libctorch.so and its pkg-config file come from Scripts/setup.sh (Shim/ holds its C++ source).
+    .systemLibrary(name: "CTorch", pkgConfig: "ctorch"),
+    .target(name: "Torch", dependencies: ["CTorch"]),
+    .target(name: "TorchNN", dependencies: ["Torch"]),
+    .target(
+      name: "DETRCommands",
+      dependencies: [
+        "Torch", "TorchNN",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .executableTarget(name: "detr", dependencies: ["DETRCommands"]),
+    .executableTarget(name: "torch-overhead-benchmark", dependencies: ["Torch"], path: "Benchmarks/TorchOverhead"),
+    .testTarget(name: "TorchTests", dependencies: ["Torch"], resources: [.copy("Goldens")]),
+    .testTarget(name: "TorchNNTests", dependencies: ["TorchNN"], resources: [.copy("Goldens")]),
+    .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands"]),
+  ],
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,14 @@
+import ArgumentParser
+import Torch
+
+/// The `detr` command line.
+public struct DETRCommand: ParsableCommand {
+  public static let configuration = CommandConfiguration(
+    commandName: "detr",
+    abstract: "Train, evaluate and run DETR-family object detectors on libtorch.",
+    version: VersionInfo.text,
+    subcommands: [DemoCommand.self]
+  )
+
+  public init() {}
+}

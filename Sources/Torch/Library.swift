@@ -1,0 +1,44 @@
+import CTorch
+
+/// Facts about the libtorch underneath, and process-wide settings.
+public enum Torch {
+  /// The libtorch version the shim was built against, e.g. `2.13.0`.
+  public static var libtorchVersion: String {
+    ensureCompatibleShim()
+    return String(cString: ctorch_libtorch_version())
+  }
+
+  /// Whether libtorch was built with CUDA and sees at least one GPU.
+  public static var isCUDAAvailable: Bool {
+    ensureCompatibleShim()
+    return ctorch_cuda_is_available()
+  }
+
+  /// The number of CUDA devices libtorch sees (0 without CUDA).
+  public static var cudaDeviceCount: Int { Int(ctorch_cuda_device_count()) }
+
+  /// The number of threads libtorch uses for intra-op parallelism.
+  public static var threadCount: Int {
+    get { Int(ctorch_get_num_threads()) }
+    set { ctorch_set_num_threads(Int32(newValue)) }
+  }
+
+  /// Seeds libtorch's default CPU generator (used by `rand`, dropout and init when no generator is given).
+  public static func manualSeed(_ seed: UInt64) {
+    ensureCompatibleShim()
+    ctorch_manual_seed(seed)
+  }
+
+  /// Stops with a message saying what to do when the installed shim does not match this package's header.
+  static func ensureCompatibleShim() {
+    _ = shimCheck
+  }
+
+  private static let shimCheck: Void = {
+    let installed = ctorch_abi_version()
+    if installed != CTORCH_ABI_VERSION {
+      fatalError(
+        "libctorch has ABI version \(installed) but this build expects \(CTORCH_ABI_VERSION): run Scripts/setup.sh to rebuild the shim")
+    }
+  }()
+}

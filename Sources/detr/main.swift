@@ -1,0 +1,3 @@
+import DETRCommands
+
+DETRCommand.main()
