@@ -27,8 +27,9 @@ let package = Package(
       ]),
     .executableTarget(name: "detr", dependencies: ["DETRCommands"]),
     .executableTarget(name: "torch-overhead-benchmark", dependencies: ["Torch"], path: "Benchmarks/TorchOverhead"),
-    .testTarget(name: "TorchTests", dependencies: ["Torch"], resources: [.copy("Goldens")]),
-    .testTarget(name: "TorchNNTests", dependencies: ["TorchNN"], resources: [.copy("Goldens")]),
+    .target(name: "TorchTestSupport", dependencies: ["Torch"], path: "Tests/TorchTestSupport"),
+    .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchTestSupport"], resources: [.copy("Goldens")]),
+    .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "TorchTestSupport"], resources: [.copy("Goldens")]),
     .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands"]),
   ],
   swiftLanguageModes: [.v6]

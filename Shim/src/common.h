@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include <atomic>
 #include <exception>
 #include <string>
 #include <vector>
@@ -42,7 +43,11 @@ inline c10::optional<at::Tensor> unwrap_optional(ctorch_tensor handle) {
   if (handle == nullptr) return c10::nullopt;
   return handle->tensor;
 }
-inline ctorch_tensor wrap(at::Tensor tensor) { return new ctorch_tensor_opaque{std::move(tensor)}; }
+extern std::atomic<int64_t> live_tensors;
+inline ctorch_tensor wrap(at::Tensor tensor) {
+  live_tensors.fetch_add(1, std::memory_order_relaxed);
+  return new ctorch_tensor_opaque{std::move(tensor)};
+}
 
 at::ScalarType scalar_type(int32_t dtype);
 int32_t dtype_code(at::ScalarType type);

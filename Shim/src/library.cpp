@@ -21,6 +21,7 @@ struct ctorch_guard_opaque {
 namespace ctorch {
 
 static thread_local std::string last_error;
+std::atomic<int64_t> live_tensors{0};
 void set_error(const std::string &message) { last_error = message; }
 
 at::ScalarType scalar_type(int32_t dtype) {
@@ -130,7 +131,12 @@ ctorch_status ctorch_generator_set_state(ctorch_generator handle, ctorch_tensor 
   });
 }
 
-void ctorch_tensor_free(ctorch_tensor tensor) { delete tensor; }
+void ctorch_tensor_free(ctorch_tensor tensor) {
+  if (tensor == nullptr) return;
+  live_tensors.fetch_sub(1, std::memory_order_relaxed);
+  delete tensor;
+}
+int64_t ctorch_live_tensor_count(void) { return live_tensors.load(std::memory_order_relaxed); }
 int64_t ctorch_tensor_dim(ctorch_tensor t) { return t->tensor.dim(); }
 int64_t ctorch_tensor_sizes(ctorch_tensor t, int64_t *sizes, int64_t capacity) {
   auto values = t->tensor.sizes();

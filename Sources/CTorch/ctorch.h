@@ -74,6 +74,8 @@ ctorch_status ctorch_generator_set_state(ctorch_generator generator, ctorch_tens
 
 /* Tensor properties. */
 void ctorch_tensor_free(ctorch_tensor tensor);
+/* Tensor handles created and not yet freed, process-wide (to find leaks). */
+int64_t ctorch_live_tensor_count(void);
 int64_t ctorch_tensor_dim(ctorch_tensor tensor);
 /* Writes min(dim, capacity) sizes (or strides); returns dim. */
 int64_t ctorch_tensor_sizes(ctorch_tensor tensor, int64_t *sizes, int64_t capacity);

@@ -23,6 +23,9 @@ public enum Torch {
     set { ctorch_set_num_threads(Int32(newValue)) }
   }
 
+  /// Tensor handles alive in the process (created through the shim and not yet released).
+  public static var liveTensorCount: Int { Int(ctorch_live_tensor_count()) }
+
   /// Seeds libtorch's default CPU generator (used by `rand`, dropout and init when no generator is given).
   public static func manualSeed(_ seed: UInt64) {
     ensureCompatibleShim()

@@ -80,7 +80,7 @@ public enum SafeTensors {
       guard end - begin == elements * dtype.byteSize else {
         throw fail("tensor '\(name)' has \(end - begin) bytes of data but shape \(shape) \(dtype) needs \(elements * dtype.byteSize)")
       }
-      ranges.append((begin, end, name))
+      if end > begin { ranges.append((begin, end, name)) }
       tensors[name] = data.withUnsafeBytes { raw in
         Tensor(bytes: UnsafeRawBufferPointer(rebasing: raw[(dataStart + begin)..<(dataStart + end)]), shape: shape, dtype: dtype)
       }

@@ -6,12 +6,12 @@ public enum TensorIndex: Sendable {
   case position(Int)
   /// A strided range; nil bounds mean the start or end of the dim.
   case range(start: Int?, end: Int?, step: Int)
-  /// The whole dim.
-  case all
-  /// As many `.all` as needed to use up the remaining dims.
-  case ellipsis
-  /// Inserts a dim of size 1.
-  case newAxis
+  /// The whole dim (written `.all` in a subscript).
+  case wholeDim
+  /// As many whole dims as needed to use up the remaining dims (written `.ellipsis`).
+  case remainingDims
+  /// Inserts a dim of size 1 (written `.newAxis`).
+  case newDim
   /// Advanced indexing with an int64 index tensor or a bool mask.
   case tensor(Tensor)
 }
@@ -23,11 +23,18 @@ public protocol TensorIndexConvertible {
 
 extension TensorIndex: TensorIndexConvertible {
   public var tensorIndex: TensorIndex { self }
-  /// `stride(from:to:by:)` as an index.
+}
+/// Lets `.all`, `.ellipsis`, `.newAxis` and `.stride(by:)` be written inside a subscript.
+extension TensorIndexConvertible where Self == TensorIndex {
+  public static var all: TensorIndex { .wholeDim }
+  public static var ellipsis: TensorIndex { .remainingDims }
+  public static var newAxis: TensorIndex { .newDim }
+  /// Every `step`-th position from `start` up to `end` (nil bounds: the ends of the dim).
   public static func stride(from start: Int? = nil, to end: Int? = nil, by step: Int) -> TensorIndex {
     .range(start: start, end: end, step: step)
   }
 }
+
 extension Int: TensorIndexConvertible { public var tensorIndex: TensorIndex { .position(self) } }
 extension Range<Int>: TensorIndexConvertible { public var tensorIndex: TensorIndex { .range(start: lowerBound, end: upperBound, step: 1) } }
 extension ClosedRange<Int>: TensorIndexConvertible {
@@ -111,7 +118,7 @@ extension Tensor {
   private func basicIndexing(_ indices: [TensorIndex]) -> (Tensor, [Tensor?]?) {
     let consumed = indices.reduce(0) { count, index in
       switch index {
-      case .newAxis, .ellipsis: count
+      case .newDim, .remainingDims: count
       case .tensor(let t): count + (t.dtype == .bool ? t.rank : 1)
       default: count + 1
       }
@@ -129,14 +136,14 @@ extension Tensor {
         result = result.slice(dim: dim, start: start, end: end, step: step)
         advanced.append(nil)
         dim += 1
-      case .all:
+      case .wholeDim:
         advanced.append(nil)
         dim += 1
-      case .ellipsis:
+      case .remainingDims:
         let skipped = rank - consumed
         advanced.append(contentsOf: Array(repeating: nil, count: skipped))
         dim += skipped
-      case .newAxis:
+      case .newDim:
         precondition(!hasAdvanced, "Tensor subscript: .newAxis after a tensor index is not supported")
         result = result.unsqueezed(dim: dim)
         advanced.append(nil)

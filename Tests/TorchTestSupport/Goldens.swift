@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import Torch
+
+/// Golden tensors written by a script under Scripts/goldens from the reference library.
+public struct Goldens: Sendable {
+  public let contents: SafeTensors.Contents
+  public let file: String
+
+  public init(_ url: URL) throws {
+    contents = try SafeTensors.load(contentsOf: url)
+    file = url.lastPathComponent
+  }
+
+  /// The tensor stored under `key`; a missing key stops the test with the file's name (regenerate the goldens).
+  public subscript(_ key: String) -> Tensor {
+    guard let tensor = contents.tensors[key] else {
+      fatalError("\(file) has no golden '\(key)': rerun the script named in its metadata (\(contents.metadata["script"] ?? "?"))")
+    }
+    return tensor
+  }
+
+  /// Which library version made the file.
+  public var madeBy: String { "\(contents.metadata["script"] ?? "?") with torch \(contents.metadata["torch"] ?? "?")" }
+}
+
+/// Expects equal shapes and, element-wise, `|actual - expected| <= absolute + relative * |expected|`
+/// (exact equality for integer and bool tensors).
+public func expectClose(
+  _ actual: Tensor, _ expected: Tensor, relative: Double = 1e-5, absolute: Double = 1e-6, _ what: String = "",
+  sourceLocation: SourceLocation = #_sourceLocation
+) {
+  guard actual.shape == expected.shape else {
+    Issue.record("\(what): shape \(actual.shape) differs from expected \(expected.shape)", sourceLocation: sourceLocation)
+    return
+  }
+  if !expected.dtype.isFloatingPoint {
+    let equal = actual.to(.int64).asArray(Int.self) == expected.to(.int64).asArray(Int.self)
+    #expect(equal, "\(what): integer values differ", sourceLocation: sourceLocation)
+    return
+  }
+  let a = actual.detached().to(.float64)
+  let e = expected.to(.float64)
+  let excess = (a - e).abs() - (e.abs() * relative + absolute)
+  let worst = excess.elementCount == 0 ? -1 : excess.max().item(Double.self)
+  let maxDifference = excess.elementCount == 0 ? 0 : (a - e).abs().max().item(Double.self)
+  #expect(worst <= 0, "\(what): max |difference| \(maxDifference) exceeds \(absolute) + \(relative)·|expected|", sourceLocation: sourceLocation)
+}
+
+/// Compares autograd's gradient of `function(input).sum()` with central finite differences, in float64.
+public func expectGradientMatchesFiniteDifferences(
+  of function: (Tensor) -> Tensor, at input: Tensor, step: Double = 1e-6, tolerance: Double = 1e-5,
+  sourceLocation: SourceLocation = #_sourceLocation
+) {
+  let x = input.to(.float64).clone().detached().requiringGrad()
+  function(x).sum().backward()
+  guard let analytic = x.grad else {
+    Issue.record("no gradient reached the input", sourceLocation: sourceLocation)
+    return
+  }
+  let base = input.to(.float64).flattened().asArray(Double.self)
+  var numeric: [Double] = []
+  withNoGrad {
+    for index in base.indices {
+      var plus = base
+      var minus = base
+      plus[index] += step
+      minus[index] -= step
+      let fPlus = function(Tensor(plus, shape: input.shape)).sum().item(Double.self)
+      let fMinus = function(Tensor(minus, shape: input.shape)).sum().item(Double.self)
+      numeric.append((fPlus - fMinus) / (2 * step))
+    }
+  }
+  expectClose(analytic, Tensor(numeric, shape: input.shape), relative: tolerance, absolute: tolerance, "gradient", sourceLocation: sourceLocation)
+}
+
+/// Resident memory of this process in MiB (from /proc/self/statm).
+public func residentMemoryMiB() -> Double {
+  guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+  let fields = text.split(separator: " ")
+  guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
+  return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+}
+
+/// Serializes tests that seed and draw from libtorch's default generator (directly or by building
+/// layers), since Swift Testing runs tests in parallel and the generator is process-wide.
+public func withSeededDefaultGenerator<Result>(_ seed: UInt64, _ body: () throws -> Result) rethrows -> Result {
+  defaultGeneratorLock.lock()
+  defer { defaultGeneratorLock.unlock() }
+  Torch.manualSeed(seed)
+  return try body()
+}
+
+private let defaultGeneratorLock = NSLock()
