@@ -75,6 +75,7 @@ meta["mha_kv.keys"] = json.dumps(list(mha_kv.state_dict().keys()))
 
 x = torch.randn(2, 4, 5, 6)
 bn = perturb(nn.BatchNorm2d(4))
+put_state("batchnorm.before", bn)
 bn.train()
 y1 = bn(x)
 y2 = bn(x * 2 + 1)

@@ -241,6 +241,10 @@ ctorch_status ctorch_copy_(ctorch_tensor destination, ctorch_tensor source) {
   });
 }
 
+ctorch_status ctorch_set_data(ctorch_tensor t, ctorch_tensor source) {
+  return guarded([&] { unwrap(t).set_data(unwrap(source)); });
+}
+
 ctorch_status ctorch_set_requires_grad(ctorch_tensor t, bool requires_grad) {
   return guarded([&] { unwrap(t).set_requires_grad(requires_grad); });
 }

@@ -121,6 +121,9 @@ ctorch_status ctorch_uniform_(ctorch_tensor tensor, double low, double high, cto
 ctorch_status ctorch_normal_(ctorch_tensor tensor, double mean, double std, ctorch_generator generator);
 ctorch_status ctorch_fill_(ctorch_tensor tensor, ctorch_scalar value);
 ctorch_status ctorch_copy_(ctorch_tensor destination, ctorch_tensor source);
+/* Makes tensor use source's data (any dtype or device), keeping its identity and requires_grad: how a
+   module's parameters move to another dtype or device. */
+ctorch_status ctorch_set_data(ctorch_tensor tensor, ctorch_tensor source);
 
 /* Element-wise unary ops. */
 enum {

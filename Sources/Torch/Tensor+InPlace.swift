@@ -7,6 +7,12 @@ extension Tensor {
     check(withExtendedLifetime((self, source)) { ctorch_copy_(handle, source.handle) }, "copy_", self, source)
   }
 
+  /// Makes this tensor hold `source`'s data (any dtype or device) while keeping its identity and
+  /// `requiresGrad`; how a module's parameters change dtype or device.
+  public func replaceData(with source: Tensor) {
+    check(withExtendedLifetime(source) { ctorch_set_data(handle, source.handle) }, "set_data", self, source)
+  }
+
   public func fill(with value: some TensorScalarConvertible) {
     check(ctorch_fill_(handle, value.tensorScalar.raw), "fill_", self)
   }

@@ -120,6 +120,20 @@ open class Module {
     return report
   }
 
+  /// Converts every parameter and buffer (floating-point ones only, for a dtype) and moves them to
+  /// `device`, in place: references held by layers and optimizers stay valid. Gradients are dropped.
+  public func to(dtype: DType? = nil, device: Device? = nil) {
+    withNoGrad {
+      for tensor in parameters() + namedBuffers().map(\.tensor) {
+        let target = (tensor.dtype.isFloatingPoint ? dtype : nil) ?? tensor.dtype
+        if target != tensor.dtype || (device != nil && device != tensor.device) {
+          tensor.grad = nil
+          tensor.replaceData(with: tensor.to(dtype: target, device: device))
+        }
+      }
+    }
+  }
+
   /// Switches this module and all below it to training (true) or evaluation (false) mode.
   public func train(_ training: Bool = true) {
     for (_, module) in namedModules() {
