@@ -30,7 +30,7 @@ let package = Package(
     .target(name: "TorchTestSupport", dependencies: ["Torch"], path: "Tests/TorchTestSupport"),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchTestSupport"], resources: [.copy("Goldens")]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "TorchTestSupport"], resources: [.copy("Goldens")]),
-    .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands"]),
+    .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "TorchTestSupport"]),
   ],
   swiftLanguageModes: [.v6]
 )

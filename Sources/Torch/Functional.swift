@@ -86,7 +86,9 @@ public enum Functional {
   }
 
   /// Resizes the last two dims to `size` (height, width).
-  public static func interpolate(_ input: Tensor, size: (Int, Int), mode: InterpolationMode = .nearest, alignCorners: Bool = false) -> Tensor {
+  public static func interpolate(_ input: Tensor, size: (Int, Int), mode: InterpolationMode = .nearest, alignCorners: Bool = false)
+    -> Tensor
+  {
     let s = [Int64(size.0), Int64(size.1)]
     return produce("interpolate", input) { ctorch_interpolate(input.handle, mode.rawValue, s, alignCorners, $0) }
   }
@@ -96,7 +98,9 @@ public enum Functional {
     _ input: Tensor, grid: Tensor, mode: GridSampleMode = .bilinear, padding: GridSamplePadding = .zeros, alignCorners: Bool = false
   ) -> Tensor {
     produce("grid_sample", [input, grid]) { out in
-      withExtendedLifetime((input, grid)) { ctorch_grid_sample(input.handle, grid.handle, mode.rawValue, padding.rawValue, alignCorners, out) }
+      withExtendedLifetime((input, grid)) {
+        ctorch_grid_sample(input.handle, grid.handle, mode.rawValue, padding.rawValue, alignCorners, out)
+      }
     }
   }
 
@@ -113,7 +117,8 @@ public enum Functional {
 
   public static func groupNorm(_ input: Tensor, groups: Int, weight: Tensor? = nil, bias: Tensor? = nil, epsilon: Double = 1e-5) -> Tensor {
     produce("group_norm", input) { out in
-      withOptionalHandle(weight) { w in withOptionalHandle(bias) { b in ctorch_group_norm(input.handle, Int64(groups), w, b, epsilon, out) } }
+      withOptionalHandle(weight) { w in withOptionalHandle(bias) { b in ctorch_group_norm(input.handle, Int64(groups), w, b, epsilon, out) }
+      }
     }
   }
 
@@ -141,7 +146,9 @@ public enum Functional {
 
   /// Rows of `weight [count, dim]` at `indices`.
   public static func embedding(_ indices: Tensor, weight: Tensor) -> Tensor {
-    produce("embedding", [weight, indices]) { out in withExtendedLifetime((weight, indices)) { ctorch_embedding(weight.handle, indices.handle, out) } }
+    produce("embedding", [weight, indices]) { out in
+      withExtendedLifetime((weight, indices)) { ctorch_embedding(weight.handle, indices.handle, out) }
+    }
   }
 
   public static func binaryCrossEntropyWithLogits(
@@ -150,7 +157,9 @@ public enum Functional {
     produce("binary_cross_entropy_with_logits", [logits, targets]) { out in
       withExtendedLifetime((logits, targets)) {
         withOptionalHandle(weight) { w in
-          withOptionalHandle(positiveWeight) { p in ctorch_binary_cross_entropy_with_logits(logits.handle, targets.handle, w, p, reduction.rawValue, out) }
+          withOptionalHandle(positiveWeight) { p in
+            ctorch_binary_cross_entropy_with_logits(logits.handle, targets.handle, w, p, reduction.rawValue, out)
+          }
         }
       }
     }
@@ -182,7 +191,9 @@ public enum Functional {
     regression(2, input, targets, reduction, beta, "smooth_l1_loss")
   }
 
-  private static func regression(_ op: Int32, _ input: Tensor, _ targets: Tensor, _ reduction: Reduction, _ beta: Double, _ name: StaticString)
+  private static func regression(
+    _ op: Int32, _ input: Tensor, _ targets: Tensor, _ reduction: Reduction, _ beta: Double, _ name: StaticString
+  )
     -> Tensor
   {
     produce(name, [input, targets]) { out in

@@ -35,10 +35,14 @@ public enum SafeTensors {
   /// Decodes the bytes of a safetensors file; `path` only names it in errors.
   public static func decode(_ data: Data, path: String = "<memory>") throws -> Contents {
     func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(path: path, problem: problem) }
-    guard data.count >= 8 else { throw fail("is \(data.count) bytes long, too short for a safetensors header; the file is truncated or not safetensors") }
+    guard data.count >= 8 else {
+      throw fail("is \(data.count) bytes long, too short for a safetensors header; the file is truncated or not safetensors")
+    }
     let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
     guard headerLength <= UInt64(data.count - 8), headerLength <= 100_000_000 else {
-      throw fail("declares a \(headerLength)-byte header but holds \(data.count - 8) bytes after the length; the file is truncated or not safetensors")
+      throw fail(
+        "declares a \(headerLength)-byte header but holds \(data.count - 8) bytes after the length; the file is truncated or not safetensors"
+      )
     }
     let dataStart = 8 + Int(headerLength)
     let headerBytes = data.subdata(in: data.startIndex + 8..<data.startIndex + dataStart)
@@ -61,7 +65,9 @@ public enum SafeTensors {
       guard let entry = value as? [String: Any] else { throw fail("tensor '\(name)' has a header entry that is not an object") }
       guard let dtypeName = entry["dtype"] as? String else { throw fail("tensor '\(name)' has no dtype") }
       guard let dtype = dtypeNames[dtypeName] else {
-        throw fail("tensor '\(name)' has dtype \(dtypeName), which is not supported (supported: \(dtypeNames.keys.sorted().joined(separator: ", ")))")
+        throw fail(
+          "tensor '\(name)' has dtype \(dtypeName), which is not supported (supported: \(dtypeNames.keys.sorted().joined(separator: ", ")))"
+        )
       }
       guard let shapeValues = entry["shape"] as? [Any], let shape = integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
         throw fail("tensor '\(name)' has a shape that is not a list of non-negative integers")
@@ -75,7 +81,8 @@ public enum SafeTensors {
         return (product.partialValue, partial.1 || product.overflow)
       }
       guard !overflow, begin >= 0, end >= begin, end <= payloadSize else {
-        throw fail("tensor '\(name)' has data_offsets [\(begin), \(end)] outside the \(payloadSize) bytes of data; the file is truncated or corrupt")
+        throw fail(
+          "tensor '\(name)' has data_offsets [\(begin), \(end)] outside the \(payloadSize) bytes of data; the file is truncated or corrupt")
       }
       guard end - begin == elements * dtype.byteSize else {
         throw fail("tensor '\(name)' has \(end - begin) bytes of data but shape \(shape) \(dtype) needs \(elements * dtype.byteSize)")

@@ -16,20 +16,38 @@ extension Tensor {
   public static func / (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.binary(Int32(CTORCH_DIV), rhs, "div") }
   public static prefix func - (tensor: Tensor) -> Tensor { tensor.unary(Int32(CTORCH_NEG), "neg") }
 
-  public static func + <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor { lhs.binary(Int32(CTORCH_ADD), rhs.tensorScalar, "add") }
-  public static func - <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor { lhs.binary(Int32(CTORCH_SUB), rhs.tensorScalar, "sub") }
-  public static func * <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor { lhs.binary(Int32(CTORCH_MUL), rhs.tensorScalar, "mul") }
-  public static func / <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor { lhs.binary(Int32(CTORCH_DIV), rhs.tensorScalar, "div") }
-  public static func + <S: TensorScalarConvertible>(lhs: S, rhs: Tensor) -> Tensor { rhs.binary(Int32(CTORCH_ADD), lhs.tensorScalar, "add") }
-  public static func - <S: TensorScalarConvertible>(lhs: S, rhs: Tensor) -> Tensor { rhs.binary(Int32(CTORCH_RSUB), lhs.tensorScalar, "rsub") }
-  public static func * <S: TensorScalarConvertible>(lhs: S, rhs: Tensor) -> Tensor { rhs.binary(Int32(CTORCH_MUL), lhs.tensorScalar, "mul") }
-  public static func / <S: TensorScalarConvertible>(lhs: S, rhs: Tensor) -> Tensor { rhs.binary(Int32(CTORCH_RDIV), lhs.tensorScalar, "rdiv") }
+  public static func + <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor {
+    lhs.binary(Int32(CTORCH_ADD), rhs.tensorScalar, "add")
+  }
+  public static func - <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor {
+    lhs.binary(Int32(CTORCH_SUB), rhs.tensorScalar, "sub")
+  }
+  public static func * <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor {
+    lhs.binary(Int32(CTORCH_MUL), rhs.tensorScalar, "mul")
+  }
+  public static func / <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor {
+    lhs.binary(Int32(CTORCH_DIV), rhs.tensorScalar, "div")
+  }
+  public static func + <S: TensorScalarConvertible>(lhs: S, rhs: Tensor) -> Tensor {
+    rhs.binary(Int32(CTORCH_ADD), lhs.tensorScalar, "add")
+  }
+  public static func - <S: TensorScalarConvertible>(lhs: S, rhs: Tensor) -> Tensor {
+    rhs.binary(Int32(CTORCH_RSUB), lhs.tensorScalar, "rsub")
+  }
+  public static func * <S: TensorScalarConvertible>(lhs: S, rhs: Tensor) -> Tensor {
+    rhs.binary(Int32(CTORCH_MUL), lhs.tensorScalar, "mul")
+  }
+  public static func / <S: TensorScalarConvertible>(lhs: S, rhs: Tensor) -> Tensor {
+    rhs.binary(Int32(CTORCH_RDIV), lhs.tensorScalar, "rdiv")
+  }
 
   public func pow(_ exponent: Tensor) -> Tensor { binary(Int32(CTORCH_POW), exponent, "pow") }
   public func pow(_ exponent: some TensorScalarConvertible) -> Tensor { binary(Int32(CTORCH_POW), exponent.tensorScalar, "pow") }
   /// Element-wise remainder with the sign of the divisor (Python's %).
   public func remainder(_ divisor: Tensor) -> Tensor { binary(Int32(CTORCH_REMAINDER), divisor, "remainder") }
-  public func remainder(_ divisor: some TensorScalarConvertible) -> Tensor { binary(Int32(CTORCH_REMAINDER), divisor.tensorScalar, "remainder") }
+  public func remainder(_ divisor: some TensorScalarConvertible) -> Tensor {
+    binary(Int32(CTORCH_REMAINDER), divisor.tensorScalar, "remainder")
+  }
   /// Division rounded toward negative infinity.
   public func floorDivided(by divisor: Tensor) -> Tensor { binary(Int32(CTORCH_DIV_FLOOR), divisor, "floorDivide") }
   public func floorDivided(by divisor: some TensorScalarConvertible) -> Tensor {
@@ -55,12 +73,20 @@ extension Tensor {
   public static func .<= (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.binary(Int32(CTORCH_LE), rhs, "le") }
   public static func .> (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.binary(Int32(CTORCH_GT), rhs, "gt") }
   public static func .>= (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.binary(Int32(CTORCH_GE), rhs, "ge") }
-  public static func .== <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor { lhs.binary(Int32(CTORCH_EQ), rhs.tensorScalar, "eq") }
-  public static func .!= <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor { lhs.binary(Int32(CTORCH_NE), rhs.tensorScalar, "ne") }
+  public static func .== <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor {
+    lhs.binary(Int32(CTORCH_EQ), rhs.tensorScalar, "eq")
+  }
+  public static func .!= <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor {
+    lhs.binary(Int32(CTORCH_NE), rhs.tensorScalar, "ne")
+  }
   public static func .< <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor { lhs.binary(Int32(CTORCH_LT), rhs.tensorScalar, "lt") }
-  public static func .<= <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor { lhs.binary(Int32(CTORCH_LE), rhs.tensorScalar, "le") }
+  public static func .<= <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor {
+    lhs.binary(Int32(CTORCH_LE), rhs.tensorScalar, "le")
+  }
   public static func .> <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor { lhs.binary(Int32(CTORCH_GT), rhs.tensorScalar, "gt") }
-  public static func .>= <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor { lhs.binary(Int32(CTORCH_GE), rhs.tensorScalar, "ge") }
+  public static func .>= <S: TensorScalarConvertible>(lhs: Tensor, rhs: S) -> Tensor {
+    lhs.binary(Int32(CTORCH_GE), rhs.tensorScalar, "ge")
+  }
   public static func .& (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.binary(Int32(CTORCH_LOGICAL_AND), rhs, "logicalAnd") }
   public static func .| (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.binary(Int32(CTORCH_LOGICAL_OR), rhs, "logicalOr") }
   public static func .^ (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.binary(Int32(CTORCH_LOGICAL_XOR), rhs, "logicalXor") }
@@ -78,8 +104,9 @@ extension Tensor {
   /// Whether all elements are close: `|a - b| <= atol + rtol * |b|`.
   public func isClose(to other: Tensor, relativeTolerance: Double = 1e-5, absoluteTolerance: Double = 1e-8) -> Bool {
     var result = false
-    check(withExtendedLifetime((self, other)) { ctorch_allclose(handle, other.handle, relativeTolerance, absoluteTolerance, &result) },
-          "allclose", self, other)
+    check(
+      withExtendedLifetime((self, other)) { ctorch_allclose(handle, other.handle, relativeTolerance, absoluteTolerance, &result) },
+      "allclose", self, other)
     return result
   }
 }

@@ -86,7 +86,9 @@ extension Tensor {
     _ low: Int, _ high: Int, _ shape: [Int], dtype: DType = .int64, device: Device = .cpu, generator: Generator? = nil
   ) -> Tensor {
     produce("randint", []) { out in
-      withInt64s(shape) { ctorch_randint(Int64(low), Int64(high), $0, $1, dtype.rawValue, device.type, device.index, generator?.handle, out) }
+      withInt64s(shape) {
+        ctorch_randint(Int64(low), Int64(high), $0, $1, dtype.rawValue, device.type, device.index, generator?.handle, out)
+      }
     }
   }
 

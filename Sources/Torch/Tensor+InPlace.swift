@@ -47,12 +47,14 @@ extension Tensor {
 
   /// `self += value * a * b`.
   public func addProduct(_ a: Tensor, _ b: Tensor, scaledBy value: Double) {
-    check(withExtendedLifetime((a, b)) { ctorch_addcmul_(handle, a.handle, b.handle, TensorScalar.real(value).raw) }, "addcmul_", self, a, b)
+    check(
+      withExtendedLifetime((a, b)) { ctorch_addcmul_(handle, a.handle, b.handle, TensorScalar.real(value).raw) }, "addcmul_", self, a, b)
   }
 
   /// `self += value * a / b`.
   public func addQuotient(_ a: Tensor, _ b: Tensor, scaledBy value: Double) {
-    check(withExtendedLifetime((a, b)) { ctorch_addcdiv_(handle, a.handle, b.handle, TensorScalar.real(value).raw) }, "addcdiv_", self, a, b)
+    check(
+      withExtendedLifetime((a, b)) { ctorch_addcdiv_(handle, a.handle, b.handle, TensorScalar.real(value).raw) }, "addcdiv_", self, a, b)
   }
 
   /// `self += weight * (end - self)`.

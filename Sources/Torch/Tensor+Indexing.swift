@@ -40,8 +40,12 @@ extension Range<Int>: TensorIndexConvertible { public var tensorIndex: TensorInd
 extension ClosedRange<Int>: TensorIndexConvertible {
   public var tensorIndex: TensorIndex { .range(start: lowerBound, end: upperBound + 1, step: 1) }
 }
-extension PartialRangeFrom<Int>: TensorIndexConvertible { public var tensorIndex: TensorIndex { .range(start: lowerBound, end: nil, step: 1) } }
-extension PartialRangeUpTo<Int>: TensorIndexConvertible { public var tensorIndex: TensorIndex { .range(start: nil, end: upperBound, step: 1) } }
+extension PartialRangeFrom<Int>: TensorIndexConvertible {
+  public var tensorIndex: TensorIndex { .range(start: lowerBound, end: nil, step: 1) }
+}
+extension PartialRangeUpTo<Int>: TensorIndexConvertible {
+  public var tensorIndex: TensorIndex { .range(start: nil, end: upperBound, step: 1) }
+}
 extension PartialRangeThrough<Int>: TensorIndexConvertible {
   public var tensorIndex: TensorIndex { .range(start: nil, end: upperBound + 1, step: 1) }
 }
@@ -66,14 +70,17 @@ extension Tensor {
     get {
       let (view, advanced) = basicIndexing(indices)
       guard let advanced else { return view }
-      return produce("index", [view] + advanced.compactMap { $0 }) { out in withHandles(advanced) { ctorch_index(view.handle, $0, $1, out) } }
+      return produce("index", [view] + advanced.compactMap { $0 }) { out in withHandles(advanced) { ctorch_index(view.handle, $0, $1, out) }
+      }
     }
     set { assign(newValue, at: indices) }
   }
 
   /// Gathers rows along `dim` with an int64 index vector.
   public func indexSelect(dim: Int, index: Tensor) -> Tensor {
-    produce("index_select", [self, index]) { out in withExtendedLifetime(index) { ctorch_index_select(handle, Int64(dim), index.handle, out) } }
+    produce("index_select", [self, index]) { out in
+      withExtendedLifetime(index) { ctorch_index_select(handle, Int64(dim), index.handle, out) }
+    }
   }
 
   /// `out[i][j] = self[index[i][j]][j]` for dim 0, and so on.
@@ -97,7 +104,9 @@ extension Tensor {
 
   /// A copy with `value` where `mask` holds (broadcast).
   public func filling(where mask: Tensor, with value: some TensorScalarConvertible) -> Tensor {
-    produce("masked_fill", [self, mask]) { out in withExtendedLifetime(mask) { ctorch_masked_fill(handle, mask.handle, value.tensorScalar.raw, out) } }
+    produce("masked_fill", [self, mask]) { out in
+      withExtendedLifetime(mask) { ctorch_masked_fill(handle, mask.handle, value.tensorScalar.raw, out) }
+    }
   }
 
   /// The elements where `mask` holds, as a 1-D tensor.

@@ -63,9 +63,11 @@ extension Tensor: CustomStringConvertible {
   public var description: String {
     final class Box { var text = "" }
     let box = Box()
-    let status = ctorch_tensor_describe(handle, { context, text in
-      Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue().text = String(cString: text!)
-    }, Unmanaged.passUnretained(box).toOpaque())
+    let status = ctorch_tensor_describe(
+      handle,
+      { context, text in
+        Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue().text = String(cString: text!)
+      }, Unmanaged.passUnretained(box).toOpaque())
     return status == CTORCH_OK ? box.text : "Tensor(\(shape), \(dtype))"
   }
 }

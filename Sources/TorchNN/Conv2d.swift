@@ -14,7 +14,9 @@ public final class Conv2d: Module, UnaryLayer {
     _ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
     dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true
   ) {
-    precondition(inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: channels \(inChannels)->\(outChannels) not divisible by \(groups) groups")
+    precondition(
+      inChannels % groups == 0 && outChannels % groups == 0,
+      "Conv2d: channels \(inChannels)->\(outChannels) not divisible by \(groups) groups")
     weight = Tensor.empty([outChannels, inChannels / groups, kernelSize.0, kernelSize.1])
     self.bias = bias ? Tensor.empty([outChannels]) : nil
     self.stride = stride

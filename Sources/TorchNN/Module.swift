@@ -178,7 +178,9 @@ public struct StateDictReport: Sendable, Equatable {
     var lines: [String] = []
     if !missing.isEmpty { lines.append("missing keys (\(missing.count)): \(missing.joined(separator: ", "))") }
     if !unexpected.isEmpty { lines.append("unexpected keys (\(unexpected.count)): \(unexpected.joined(separator: ", "))") }
-    if !misshaped.isEmpty { lines.append("keys with the wrong shape (\(misshaped.count)): \(misshaped.map(\.description).joined(separator: "; "))") }
+    if !misshaped.isEmpty {
+      lines.append("keys with the wrong shape (\(misshaped.count)): \(misshaped.map(\.description).joined(separator: "; "))")
+    }
     return lines.isEmpty ? "all \(loaded.count) keys loaded" : lines.joined(separator: "\n")
   }
 }

@@ -18,7 +18,10 @@ public final class MultiheadAttention: Module {
   public let inProjectionBias: Tensor?
   public let outProjection: Linear
 
-  public init(embedDim: Int, headCount: Int, dropout: Double = 0, bias: Bool = true, keyDim: Int? = nil, valueDim: Int? = nil, batchFirst: Bool = false) {
+  public init(
+    embedDim: Int, headCount: Int, dropout: Double = 0, bias: Bool = true, keyDim: Int? = nil, valueDim: Int? = nil,
+    batchFirst: Bool = false
+  ) {
     precondition(embedDim % headCount == 0, "MultiheadAttention: embedDim \(embedDim) not divisible by \(headCount) heads")
     self.embedDim = embedDim
     self.headCount = headCount
@@ -39,7 +42,9 @@ public final class MultiheadAttention: Module {
       registerParameter("in_proj_weight", inProjectionWeight)
       Initialization.xavierUniform(inProjectionWeight)
     } else {
-      for (name, weight) in [("q_proj_weight", queryProjectionWeight!), ("k_proj_weight", keyProjectionWeight!), ("v_proj_weight", valueProjectionWeight!)] {
+      for (name, weight) in [
+        ("q_proj_weight", queryProjectionWeight!), ("k_proj_weight", keyProjectionWeight!), ("v_proj_weight", valueProjectionWeight!),
+      ] {
         registerParameter(name, weight)
         Initialization.xavierUniform(weight)
       }
@@ -85,7 +90,8 @@ public final class MultiheadAttention: Module {
       scores = mask.dtype == .bool ? scores.filling(where: mask, with: -Double.infinity) : scores + mask
     }
     if let keyPaddingMask {
-      let blocked = keyPaddingMask.view(batch, 1, 1, sourceLength).expanded(to: [-1, headCount, -1, -1]).reshaped(batch * headCount, 1, sourceLength)
+      let blocked = keyPaddingMask.view(batch, 1, 1, sourceLength).expanded(to: [-1, headCount, -1, -1]).reshaped(
+        batch * headCount, 1, sourceLength)
       scores = scores.filling(where: blocked, with: -Double.infinity)
     }
     var attention = scores.softmax(dim: -1)

@@ -37,7 +37,7 @@ extension Optimizer {
     for group in groups { for (_, parameter) in group.parameters { parameter.grad = nil } }
   }
 
-  /// Sets the learning rate of every group to `base[i] * factor` (used by schedules).
+  /// Sets each group's learning rate, in group order (schedules compute them).
   public func setLearningRates(_ rates: [Double]) {
     precondition(rates.count == groups.count, "one learning rate per group: \(groups.count) groups, \(rates.count) rates")
     for index in groups.indices { groups[index].learningRate = rates[index] }

@@ -23,8 +23,12 @@ private final class Tiny: Module {
 
 @Suite struct ModuleTests {
   @Test func stateDictKeysAndOrderEqualPyTorch() {
-    #expect(Tiny().stateDict().map(\.key) == layerGoldens.keyList("tiny.keys"))
-    #expect(Tiny().namedParameters().map(\.name) == ["scale", "stem.0.weight", "stem.0.bias", "stem.1.weight", "stem.1.bias", "head.weight", "head.bias"])
+    let tiny = withSeededDefaultGenerator(0) { Tiny() }
+    #expect(tiny.stateDict().map(\.key) == layerGoldens.keyList("tiny.keys"))
+    #expect(
+      tiny.namedParameters().map(\.name) == [
+        "scale", "stem.0.weight", "stem.0.bias", "stem.1.weight", "stem.1.bias", "head.weight", "head.bias",
+      ])
   }
 
   @Test func stateDictRoundTripsThroughSafeTensorsIntoAFreshModule() throws {
@@ -45,11 +49,13 @@ private final class Tiny: Module {
     let input = Tensor.randn([1, 3, 5, 5], generator: Generator(seed: 9))
     trained.eval()
     fresh.eval()
-    expectClose(fresh.head(fresh.stem(input).mean(dims: [2, 3])), trained.head(trained.stem(input).mean(dims: [2, 3])), relative: 0, absolute: 0, "same outputs")
+    expectClose(
+      fresh.head(fresh.stem(input).mean(dims: [2, 3])), trained.head(trained.stem(input).mean(dims: [2, 3])), relative: 0, absolute: 0,
+      "same outputs")
   }
 
   @Test func strictLoadReportsEveryMismatchAndChangesNothing() {
-    let module = Tiny()
+    let module = withSeededDefaultGenerator(0) { Tiny() }
     let before = module.head.weight.clone()
     var state = Dictionary(uniqueKeysWithValues: module.stateDict().map { ($0.key, $0.tensor.clone()) })
     state["head.weight"] = Tensor.zeros([3, 4])
@@ -75,7 +81,7 @@ private final class Tiny: Module {
   }
 
   @Test func trainingModeFreezingAndDtypeConversion() {
-    let module = Tiny()
+    let module = withSeededDefaultGenerator(0) { Tiny() }
     #expect(module.namedModules().allSatisfy { $0.module.isTraining })
     module.eval()
     #expect(module.namedModules().allSatisfy { !$0.module.isTraining })

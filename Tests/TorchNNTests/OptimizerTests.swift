@@ -10,7 +10,9 @@ import TorchTestSupport
   let golden = layerGoldens
 
   /// Runs the six golden gradient steps on copies of the two golden parameters.
-  private func run(_ make: ([(name: String, tensor: Tensor)], [(name: String, tensor: Tensor)]) -> any Optimizer) -> (Tensor, Tensor, any Optimizer) {
+  private func run(_ make: ([(name: String, tensor: Tensor)], [(name: String, tensor: Tensor)]) -> any Optimizer) -> (
+    Tensor, Tensor, any Optimizer
+  ) {
     let p0 = golden["optim.p0"].clone().requiringGrad()
     let p1 = golden["optim.p1"].clone().requiringGrad()
     let optimizer = make([("p0", p0)], [("p1", p1)])
@@ -25,7 +27,8 @@ import TorchTestSupport
   @Test func adamWEqualsPyTorchOverSixSteps() {
     let (p0, p1, optimizer) = run { first, second in
       AdamW(groups: [
-        ParameterGroup(parameters: first, learningRate: 1e-2, weightDecay: 1e-2), ParameterGroup(parameters: second, learningRate: 3e-3, weightDecay: 0),
+        ParameterGroup(parameters: first, learningRate: 1e-2, weightDecay: 1e-2),
+        ParameterGroup(parameters: second, learningRate: 3e-3, weightDecay: 0),
       ])
     }
     expectClose(p0, golden["adamw.p0"], "p0")
@@ -38,8 +41,11 @@ import TorchTestSupport
 
   @Test func sgdWithMomentumDampeningAndWeightDecayEqualsPyTorch() {
     let (p0, p1, optimizer) = run { first, second in
-      SGD(groups: [ParameterGroup(parameters: first, learningRate: 0.1, weightDecay: 1e-3), ParameterGroup(parameters: second, learningRate: 0.05)],
-          momentum: 0.9, dampening: 0.1)
+      SGD(
+        groups: [
+          ParameterGroup(parameters: first, learningRate: 0.1, weightDecay: 1e-3), ParameterGroup(parameters: second, learningRate: 0.05),
+        ],
+        momentum: 0.9, dampening: 0.1)
     }
     expectClose(p0, golden["sgd.p0"], "p0")
     expectClose(p1, golden["sgd.p1"], "p1")
@@ -94,9 +100,15 @@ import TorchTestSupport
       Tensor((0..<30).map { 0.5 * schedule.factor(atStep: $0) }, shape: [30])
     }
     expectClose(rates(StepSchedule(stepSize: 7, gamma: 0.1)), golden["schedule.step"], relative: 1e-9, absolute: 1e-12, "StepLR")
-    expectClose(rates(MultiStepSchedule(milestones: [5, 12, 20], gamma: 0.5)), golden["schedule.multistep"], relative: 1e-9, absolute: 1e-12, "MultiStepLR")
+    expectClose(
+      rates(MultiStepSchedule(milestones: [5, 12, 20], gamma: 0.5)), golden["schedule.multistep"], relative: 1e-9, absolute: 1e-12,
+      "MultiStepLR")
     // PyTorch's cosine restarts its period after totalSteps; ours stays at the minimum, so compare the first period.
-    expectClose(rates(CosineSchedule(totalSteps: 20, minimumFactor: 0.1))[..<21], golden["schedule.cosine"][..<21], relative: 1e-9, absolute: 1e-12, "cosine")
-    expectClose(rates(WarmupSchedule(warmupSteps: 8, startFactor: 0.01, then: ConstantSchedule())), golden["schedule.linear"], relative: 1e-9, absolute: 1e-12, "LinearLR")
+    expectClose(
+      rates(CosineSchedule(totalSteps: 20, minimumFactor: 0.1))[..<21], golden["schedule.cosine"][..<21], relative: 1e-9, absolute: 1e-12,
+      "cosine")
+    expectClose(
+      rates(WarmupSchedule(warmupSteps: 8, startFactor: 0.01, then: ConstantSchedule())), golden["schedule.linear"], relative: 1e-9,
+      absolute: 1e-12, "LinearLR")
   }
 }

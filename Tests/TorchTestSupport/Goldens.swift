@@ -44,7 +44,8 @@ public func expectClose(
   let excess = (a - e).abs() - (e.abs() * relative + absolute)
   let worst = excess.elementCount == 0 ? -1 : excess.max().item(Double.self)
   let maxDifference = excess.elementCount == 0 ? 0 : (a - e).abs().max().item(Double.self)
-  #expect(worst <= 0, "\(what): max |difference| \(maxDifference) exceeds \(absolute) + \(relative)·|expected|", sourceLocation: sourceLocation)
+  #expect(
+    worst <= 0, "\(what): max |difference| \(maxDifference) exceeds \(absolute) + \(relative)·|expected|", sourceLocation: sourceLocation)
 }
 
 /// Compares autograd's gradient of `function(input).sum()` with central finite differences, in float64.
@@ -71,7 +72,8 @@ public func expectGradientMatchesFiniteDifferences(
       numeric.append((fPlus - fMinus) / (2 * step))
     }
   }
-  expectClose(analytic, Tensor(numeric, shape: input.shape), relative: tolerance, absolute: tolerance, "gradient", sourceLocation: sourceLocation)
+  expectClose(
+    analytic, Tensor(numeric, shape: input.shape), relative: tolerance, absolute: tolerance, "gradient", sourceLocation: sourceLocation)
 }
 
 /// Resident memory of this process in MiB (from /proc/self/statm).

@@ -51,7 +51,8 @@ import TorchTestSupport
     let x = golden["unary.x"]
     let cases: [(String, Tensor)] = [
       ("exp", x.exp()), ("log", (x.abs() + 0.1).log()), ("sqrt", x.abs().sqrt()), ("rsqrt", (x.abs() + 0.1).rsqrt()), ("abs", x.abs()),
-      ("sigmoid", x.sigmoid()), ("tanh", x.tanh()), ("relu", x.relu()), ("gelu", x.gelu()), ("gelu_tanh", x.gelu(approximateWithTanh: true)),
+      ("sigmoid", x.sigmoid()), ("tanh", x.tanh()), ("relu", x.relu()), ("gelu", x.gelu()),
+      ("gelu_tanh", x.gelu(approximateWithTanh: true)),
       ("sin", x.sin()), ("cos", x.cos()), ("floor", x.floor()), ("ceil", x.ceil()), ("round", x.round()), ("sign", x.sign()),
       ("log1p", x.abs().log1p()), ("expm1", x.expm1()), ("reciprocal", x.reciprocal()), ("erf", x.erf()), ("atan", x.atan()),
       ("silu", x.silu()), ("square", x.square()), ("clamp", x.clamped(min: -0.5, max: 0.5)),
@@ -147,7 +148,8 @@ import TorchTestSupport
     expectClose(g.gather(dim: 1, index: gatherIndex), golden["index.gather"], "gather")
     let source = g[.all, 0..<3]
     expectClose(Tensor.zeros([4, 5, 6]).scattering(dim: 1, index: gatherIndex, source: source), golden["index.scatter"], "scatter")
-    expectClose(Tensor.zeros([4, 5, 6]).scatteringAdd(dim: 1, index: gatherIndex, source: source), golden["index.scatter_add"], "scatter_add")
+    expectClose(
+      Tensor.zeros([4, 5, 6]).scatteringAdd(dim: 1, index: gatherIndex, source: source), golden["index.scatter_add"], "scatter_add")
     expectClose(g.filling(where: g .> 1, with: -7.0), golden["index.masked_fill"], "masked_fill")
     expectClose(g.selecting(where: g .> 1), golden["index.masked_select"], "masked_select")
     expectClose(Tensor.where(g .> 0, g, g * 0.1), golden["index.where"], "where")
@@ -163,7 +165,8 @@ import TorchTestSupport
   @Test func neuralNetworkFunctions() {
     let x = golden["nn.x"]
     expectClose(
-      Functional.conv2d(x, weight: golden["nn.conv_w"], bias: golden["nn.conv_b"], stride: (2, 1), padding: (1, 2), dilation: (2, 1), groups: 2),
+      Functional.conv2d(
+        x, weight: golden["nn.conv_w"], bias: golden["nn.conv_b"], stride: (2, 1), padding: (1, 2), dilation: (2, 1), groups: 2),
       golden["nn.conv"], "conv2d")
     expectClose(Functional.linear(x, weight: golden["nn.lin_w"], bias: golden["nn.lin_b"]), golden["nn.linear"], "linear")
     expectClose(Functional.maxPool2d(x, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1)), golden["nn.max_pool"], "max_pool2d")
@@ -171,7 +174,8 @@ import TorchTestSupport
     expectClose(Functional.adaptiveAvgPool2d(x, outputSize: (3, 4)), golden["nn.adaptive"], "adaptive_avg_pool2d")
     expectClose(Functional.interpolate(x, size: (5, 17), mode: .nearest), golden["nn.nearest"], "nearest")
     expectClose(Functional.interpolate(x, size: (13, 6), mode: .bilinear), golden["nn.bilinear"], "bilinear")
-    expectClose(Functional.interpolate(x, size: (13, 6), mode: .bilinear, alignCorners: true), golden["nn.bilinear_aligned"], "bilinear aligned")
+    expectClose(
+      Functional.interpolate(x, size: (13, 6), mode: .bilinear, alignCorners: true), golden["nn.bilinear_aligned"], "bilinear aligned")
     expectClose(Functional.interpolate(x, size: (13, 6), mode: .bicubic), golden["nn.bicubic"], "bicubic")
     let grid = golden["nn.grid"]
     expectClose(Functional.gridSample(x, grid: grid), golden["nn.grid_bilinear"], "grid_sample bilinear")
@@ -188,7 +192,9 @@ import TorchTestSupport
     expectClose(trained, golden["nn.batch_norm_train"], "batch_norm training")
     expectClose(mean, golden["nn.batch_norm_running_mean"], "running mean update")
     expectClose(variance, golden["nn.batch_norm_running_var"], "running var update")
-    expectClose(Functional.batchNorm(x, runningMean: mean, runningVariance: variance, training: false), golden["nn.batch_norm_eval"], "batch_norm eval")
+    expectClose(
+      Functional.batchNorm(x, runningMean: mean, runningVariance: variance, training: false), golden["nn.batch_norm_eval"],
+      "batch_norm eval")
   }
 
   @Test func losses() {
@@ -200,7 +206,9 @@ import TorchTestSupport
       golden["loss.bce_none_pos"], "bce pos_weight")
     let classes = golden["loss.classes"]
     let labels = golden["loss.labels"]
-    expectClose(Functional.crossEntropy(classes, targets: labels, classWeights: golden["loss.class_weights"]), golden["loss.cross_entropy"], "ce weights")
+    expectClose(
+      Functional.crossEntropy(classes, targets: labels, classWeights: golden["loss.class_weights"]), golden["loss.cross_entropy"],
+      "ce weights")
     expectClose(Functional.crossEntropy(classes, targets: labels, reduction: .sum), golden["loss.cross_entropy_sum"], "ce sum")
     expectClose(Functional.l1Loss(logits, targets: targets), golden["loss.l1"], "l1")
     expectClose(Functional.l1Loss(logits, targets: targets, reduction: .sum), golden["loss.l1_sum"], "l1 sum")

@@ -59,7 +59,10 @@ import TorchTestSupport
     ("fractional shape", header(#"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#, payload: 4)),
     ("offsets past the end", header(#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, payload: 8)),
     ("size mismatch", header(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, payload: 8)),
-    ("overlap", header(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, payload: 12)),
+    (
+      "overlap",
+      header(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, payload: 12)
+    ),
     ("metadata not strings", header(#"{"__metadata__":{"a":1}}"#)),
   ])
   func malformedFilesThrowClearErrors(name: String, bytes: Data) {
