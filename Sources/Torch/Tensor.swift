@@ -13,6 +13,7 @@ public final class Tensor: @unchecked Sendable {
   let handle: ctorch_tensor
 
   init(handle: ctorch_tensor) {
+    Torch.ensureCompatibleShim()
     self.handle = handle
   }
 
