@@ -7,6 +7,7 @@ let package = Package(
   products: [
     .library(name: "Torch", targets: ["Torch"]),
     .library(name: "TorchNN", targets: ["TorchNN"]),
+    .library(name: "COCOEval", targets: ["COCOEval"]),
     .executable(name: "detr", targets: ["detr"]),
   ],
   dependencies: [
@@ -18,10 +19,11 @@ let package = Package(
     .systemLibrary(name: "CTorch", pkgConfig: "ctorch"),
     .target(name: "Torch", dependencies: ["CTorch"]),
     .target(name: "TorchNN", dependencies: ["Torch"]),
+    .target(name: "COCOEval"),
     .target(
       name: "DETRCommands",
       dependencies: [
-        "Torch", "TorchNN",
+        "Torch", "TorchNN", "COCOEval",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -30,6 +32,7 @@ let package = Package(
     .target(name: "TorchTestSupport", dependencies: ["Torch"], path: "Tests/TorchTestSupport"),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchTestSupport"], resources: [.copy("Goldens")]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "TorchTestSupport"], resources: [.copy("Goldens")]),
+    .testTarget(name: "COCOEvalTests", dependencies: ["COCOEval"], resources: [.copy("Goldens")]),
     .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "TorchTestSupport"]),
   ],
   swiftLanguageModes: [.v6]
