@@ -76,13 +76,6 @@ public func expectGradientMatchesFiniteDifferences(
     analytic, Tensor(numeric, shape: input.shape), relative: tolerance, absolute: tolerance, "gradient", sourceLocation: sourceLocation)
 }
 
-/// Resident memory of this process in MiB (from /proc/self/statm).
-public func residentMemoryMiB() -> Double {
-  guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-  let fields = text.split(separator: " ")
-  guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
-  return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
-}
 
 /// Serializes tests that seed and draw from libtorch's default generator (directly or by building
 /// layers), since Swift Testing runs tests in parallel and the generator is process-wide.
