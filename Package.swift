@@ -8,6 +8,7 @@ let package = Package(
     .library(name: "Torch", targets: ["Torch"]),
     .library(name: "TorchNN", targets: ["TorchNN"]),
     .library(name: "COCOEval", targets: ["COCOEval"]),
+    .library(name: "COCO", targets: ["COCO"]),
     .executable(name: "detr", targets: ["detr"]),
   ],
   dependencies: [
@@ -20,10 +21,13 @@ let package = Package(
     .target(name: "Torch", dependencies: ["CTorch"]),
     .target(name: "TorchNN", dependencies: ["Torch"]),
     .target(name: "COCOEval"),
+    // JPEG and PNG through Debian's libjpeg-turbo and libpng (installed by Scripts/setup.sh).
+    .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+    .target(name: "COCO", dependencies: ["CImageCodecs", "Torch"]),
     .target(
       name: "DETRCommands",
       dependencies: [
-        "Torch", "TorchNN", "COCOEval",
+        "Torch", "TorchNN", "COCO", "COCOEval",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -33,6 +37,7 @@ let package = Package(
     .executableTarget(name: "torch-memory-probe", dependencies: ["Torch"], path: "Tests/TorchMemoryProbe"),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchTestSupport", "torch-memory-probe"], resources: [.copy("Goldens")]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "TorchTestSupport"], resources: [.copy("Goldens")]),
+    .testTarget(name: "COCOTests", dependencies: ["COCO", "TorchTestSupport"], resources: [.copy("Fixtures")]),
     .testTarget(name: "COCOEvalTests", dependencies: ["COCOEval"], resources: [.copy("Goldens")]),
     .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "TorchTestSupport"]),
   ],
