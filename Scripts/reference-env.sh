@@ -5,10 +5,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=$root/.venv-reference
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import torch, safetensors, numpy, scipy, pycocotools' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import torch, safetensors, numpy, scipy, pycocotools, PIL' 2>/dev/null; then
   python3 -m venv "$venv" >&2
   wheel=${TORCH_WHEEL:-$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | sort | tail -n 1 || true)}
   "$venv/bin/pip" install --quiet --upgrade pip >&2
-  "$venv/bin/pip" install --quiet "${wheel:-torch==2.13.0}" safetensors numpy scipy pycocotools >&2
+  "$venv/bin/pip" install --quiet "${wheel:-torch==2.13.0}" safetensors numpy scipy pycocotools pillow >&2
 fi
 echo "$venv/bin/python"

@@ -101,10 +101,14 @@ int cic_decode_jpeg(const uint8_t *data, size_t size, cic_image *out, char error
     jpeg_read_scanlines(&info, rows, 1);
     uint8_t *target = pixels + y * width * 3;
     if (cmyk) {
-      // Adobe writes CMYK inverted: each stored value is 255 - ink, so RGB = stored C/M/Y times stored K.
+      // Adobe writes CMYK inverted (each stored value is 255 - ink). Convert as PIL does, so the
+      // pixels equal those of Python pipelines: channel = clip(stored channel + stored K - 255).
       for (size_t x = 0; x < width; x++) {
-        unsigned k = row[4 * x + 3];
-        for (int c = 0; c < 3; c++) target[3 * x + c] = (uint8_t)((row[4 * x + c] * k + 127) / 255);
+        int k = row[4 * x + 3];
+        for (int c = 0; c < 3; c++) {
+          int value = row[4 * x + c] + k - 255;
+          target[3 * x + c] = (uint8_t)(value < 0 ? 0 : value);
+        }
       }
     } else {
       memcpy(target, row, width * 3);

@@ -135,7 +135,8 @@ func describeDecodingError(_ error: DecodingError) -> String {
   case .typeMismatch(let type, let context): return "\(path(context.codingPath)) is not a \(type)"
   case .valueNotFound(_, let context): return "\(path(context.codingPath)) is missing"
   case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])) is missing"
-  case .dataCorrupted(let context): return context.codingPath.isEmpty ? "the file is not valid JSON" : "\(path(context.codingPath)) is invalid"
+  case .dataCorrupted(let context):
+    return context.codingPath.isEmpty ? "the file is not valid JSON" : "\(path(context.codingPath)) is invalid"
   @unknown default: return "\(error)"
   }
 }

@@ -59,7 +59,9 @@ public struct DetectionDataset: Sendable {
     let categories = CategoryMap(categories: annotations.categories)
 
     var samples = annotations.images.map {
-      Sample(imageId: $0.id, url: imageDirectory.appendingPathComponent($0.fileName), width: $0.width, height: $0.height, boxes: [], labels: [], isCrowd: [])
+      Sample(
+        imageId: $0.id, url: imageDirectory.appendingPathComponent($0.fileName), width: $0.width, height: $0.height, boxes: [], labels: [],
+        isCrowd: [])
     }
     var annotationIds = Set<Int>()
     for annotation in annotations.annotations {
@@ -93,16 +95,20 @@ public struct DetectionDataset: Sendable {
       samples[index].labels.append(label)
       samples[index].isCrowd.append(annotation.isCrowd != 0)
     }
-    let invalid = report.count(.unknownImage) + report.count(.unknownCategory) + report.count(.malformedBox) + report.count(.boxOutsideImage)
+    let invalid =
+      report.count(.unknownImage) + report.count(.unknownCategory) + report.count(.malformedBox) + report.count(.boxOutsideImage)
     if invalid > 0 && !policy.skipInvalidAnnotations {
-      throw fail("has \(invalid) unusable annotations:\n\(report.summary)\nFix the file, or pass the option that skips invalid annotations.")
+      throw fail(
+        "has \(invalid) unusable annotations:\n\(report.summary)\nFix the file, or pass the option that skips invalid annotations.")
     }
     if policy.checkImageFiles {
       let missing = samples.filter { !FileManager.default.isReadableFile(atPath: $0.url.path) }
       for sample in missing { report.add(.missingImageFile, sample.url.path) }
       if !missing.isEmpty {
         guard policy.skipMissingImages else {
-          throw fail("names \(missing.count) image files that do not exist under \(imageDirectory.path):\n\(report.summary)\nCheck the image folder, or pass the option that skips missing images.")
+          throw fail(
+            "names \(missing.count) image files that do not exist under \(imageDirectory.path):\n\(report.summary)\nCheck the image folder, or pass the option that skips missing images."
+          )
         }
         let missingIds = Set(missing.map(\.imageId))
         samples.removeAll { missingIds.contains($0.imageId) }

@@ -79,7 +79,11 @@ extension Image {
     let isJPEG = data.starts(with: [0xFF, 0xD8, 0xFF])
     let isPNG = data.starts(with: [0x89, 0x50, 0x4E, 0x47])
     guard isJPEG || isPNG else {
-      throw ImageError(path: path, problem: "is neither a JPEG nor a PNG file (its first bytes are \(data.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")))")
+      throw ImageError(
+        path: path,
+        problem:
+          "is neither a JPEG nor a PNG file (its first bytes are \(data.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")))"
+      )
     }
     var decoded = cic_image()
     var message = [CChar](repeating: 0, count: Int(CIC_ERROR_CAPACITY))
@@ -92,7 +96,8 @@ extension Image {
     }
     guard status == 0, let pixels = decoded.pixels else {
       let reason = cString(message)
-      throw ImageError(path: path, problem: "is a corrupt or truncated \(isJPEG ? "JPEG" : "PNG") file (\(reason.isEmpty ? "decoding failed" : reason))")
+      throw ImageError(
+        path: path, problem: "is a corrupt or truncated \(isJPEG ? "JPEG" : "PNG") file (\(reason.isEmpty ? "decoding failed" : reason))")
     }
     defer { cic_free(pixels) }
     guard decoded.width > 0 && decoded.height > 0 else { throw ImageError(path: path, problem: "has zero width or height") }
@@ -127,7 +132,9 @@ extension Image {
     }
   }
 
-  private func encode(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<Int>, UnsafeMutablePointer<CChar>) -> Int32)
+  private func encode(
+    _ body: (UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<Int>, UnsafeMutablePointer<CChar>) -> Int32
+  )
     throws -> Data
   {
     var out: UnsafeMutablePointer<UInt8>?

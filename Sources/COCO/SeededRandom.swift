@@ -41,4 +41,3 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     return (-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * Double.pi * unit())
   }
 }
-

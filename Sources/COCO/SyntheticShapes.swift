@@ -201,7 +201,10 @@ public enum SyntheticShapes {
   static func contrastingColor(to background: (Double, Double, Double), random: inout SeededRandom) -> RGB {
     while true {
       let c = (random.uniform(0, 255), random.uniform(0, 255), random.uniform(0, 255))
-      let distance = ((c.0 - background.0) * (c.0 - background.0) + (c.1 - background.1) * (c.1 - background.1) + (c.2 - background.2) * (c.2 - background.2)).squareRoot()
+      let distance =
+        ((c.0 - background.0) * (c.0 - background.0) + (c.1 - background.1) * (c.1 - background.1) + (c.2 - background.2)
+          * (c.2 - background.2))
+        .squareRoot()
       if distance > 120 { return RGB(clamp(c.0), clamp(c.1), clamp(c.2)) }
     }
   }

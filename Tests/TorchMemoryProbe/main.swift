@@ -4,7 +4,8 @@ import Foundation
 import Torch
 
 func residentMiB() -> Double {
-  guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8), let pages = Double(text.split(separator: " ")[1]) else { return 0 }
+  guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8), let pages = Double(text.split(separator: " ")[1])
+  else { return 0 }
   return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
 }
 
@@ -18,4 +19,6 @@ for index in 0..<count {
   let t = base * Float(index % 7)
   if index % 100_000 == 0 { checksum += t.sum().item(Double.self) }
 }
-print("{\"rss_growth_mib\": \(residentMiB() - memoryBefore), \"live_handles_delta\": \(Torch.liveTensorCount - handlesBefore), \"tensors\": \(count), \"checksum\": \(checksum)}")
+print(
+  "{\"rss_growth_mib\": \(residentMiB() - memoryBefore), \"live_handles_delta\": \(Torch.liveTensorCount - handlesBefore), \"tensors\": \(count), \"checksum\": \(checksum)}"
+)

@@ -76,7 +76,6 @@ public func expectGradientMatchesFiniteDifferences(
     analytic, Tensor(numeric, shape: input.shape), relative: tolerance, absolute: tolerance, "gradient", sourceLocation: sourceLocation)
 }
 
-
 /// Serializes tests that seed and draw from libtorch's default generator (directly or by building
 /// layers), since Swift Testing runs tests in parallel and the generator is process-wide.
 public func withSeededDefaultGenerator<Result>(_ seed: UInt64, _ body: () throws -> Result) rethrows -> Result {

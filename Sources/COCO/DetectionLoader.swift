@@ -1,0 +1,182 @@
+import Foundation
+
+/// Decodes and transforms batches on background threads, ahead of the consumer.
+///
+/// The order of an epoch is a permutation drawn from (seed, epoch); each sample's augmentation draws
+/// from (seed, epoch, sample index). So batches are the same whatever the thread timing, and an epoch
+/// can resume at any batch (`batches(epoch:startingAt:)`) exactly as if it had not stopped.
+public final class DetectionLoader: Sendable {
+  public let dataset: DetectionDataset
+  public let transform: DETRTransform
+  public let batchSize: Int
+  public let shuffle: Bool
+  public let seed: UInt64
+  public let dropLast: Bool
+  public let workerCount: Int
+  public let prefetchBatches: Int
+  public let padToMultipleOf: Int?
+  /// Leave out images that cannot be decoded (reported per batch) instead of failing.
+  public let skipUnreadableImages: Bool
+
+  public init(
+    dataset: DetectionDataset, transform: DETRTransform, batchSize: Int, shuffle: Bool, seed: UInt64, dropLast: Bool = false,
+    workerCount: Int = 2, prefetchBatches: Int = 4, padToMultipleOf: Int? = nil, skipUnreadableImages: Bool = false
+  ) {
+    precondition(batchSize > 0 && workerCount > 0 && prefetchBatches > 0, "loader sizes must be positive")
+    self.dataset = dataset
+    self.transform = transform
+    self.batchSize = batchSize
+    self.shuffle = shuffle
+    self.seed = seed
+    self.dropLast = dropLast
+    self.workerCount = workerCount
+    self.prefetchBatches = prefetchBatches
+    self.padToMultipleOf = padToMultipleOf
+    self.skipUnreadableImages = skipUnreadableImages
+  }
+
+  public var batchesPerEpoch: Int {
+    dropLast ? dataset.samples.count / batchSize : (dataset.samples.count + batchSize - 1) / batchSize
+  }
+
+  /// Sample indices of an epoch, in order (a Fisher-Yates shuffle from (seed, epoch) when shuffling).
+  public func order(epoch: Int) -> [Int] {
+    var indices = Array(dataset.samples.indices)
+    guard shuffle else { return indices }
+    var random = SeededRandom(seed: seed, stream: 1, item: UInt64(epoch))
+    for i in stride(from: indices.count - 1, to: 0, by: -1) {
+      indices.swapAt(i, random.integer(0, i))
+    }
+    return indices
+  }
+
+  /// Decodes and transforms one sample (also usable alone, e.g. for prediction).
+  public func load(sampleAt index: Int, epoch: Int) throws -> TransformedSample {
+    let sample = dataset.samples[index]
+    let image = try Image(contentsOf: sample.url)
+    var random = SeededRandom(seed: seed, stream: 2 + UInt64(epoch), item: UInt64(index))
+    // Boxes are in the annotated size; rescale if the file's size differs from the annotation's.
+    let sx = Double(image.width) / Double(sample.width)
+    let sy = Double(image.height) / Double(sample.height)
+    let boxes = sx == 1 && sy == 1 ? sample.boxes : sample.boxes.map { [$0[0] * sx, $0[1] * sy, $0[2] * sx, $0[3] * sy] }
+    return transform.apply(
+      to: image, imageId: sample.imageId, boxes: boxes, labels: sample.labels, isCrowd: sample.isCrowd, random: &random)
+  }
+
+  /// The batches of `epoch` from batch `start` on, produced in the background.
+  public func batches(epoch: Int, startingAt start: Int = 0) -> BatchStream {
+    BatchStream(loader: self, epoch: epoch, order: order(epoch: epoch), start: start)
+  }
+}
+
+/// A batch and the images left out of it.
+public struct LoadedBatch: @unchecked Sendable {
+  public var index: Int
+  public var batch: DetectionBatch?
+  /// Images that could not be decoded, with the reason (only when the loader skips them).
+  public var skipped: [ImageError]
+}
+
+/// Batches of one epoch in order, prepared by worker threads at most `prefetchBatches` ahead.
+/// Stop early by dropping the stream: workers finish their current batch and exit.
+public final class BatchStream: Sequence, IteratorProtocol, @unchecked Sendable {
+  private let queue: BatchQueue
+
+  init(loader: DetectionLoader, epoch: Int, order: [Int], start: Int) {
+    queue = BatchQueue(loader: loader, epoch: epoch, order: order, start: start)
+    for _ in 0..<loader.workerCount {
+      let thread = Thread { [queue] in queue.work() }
+      thread.stackSize = 8 << 20
+      thread.start()
+    }
+  }
+
+  deinit { queue.cancel() }
+
+  /// The next batch; throws the error of an image that could not be read (unless skipping).
+  public func nextBatch() throws -> LoadedBatch? { try queue.next() }
+
+  /// Iterating stops the program on an unreadable image; use `nextBatch()` to handle the error.
+  public func next() -> LoadedBatch? {
+    do {
+      return try nextBatch()
+    } catch {
+      fatalError("\(error)")
+    }
+  }
+}
+
+/// The state shared by a stream and its workers.
+private final class BatchQueue: @unchecked Sendable {
+  private let loader: DetectionLoader
+  private let epoch: Int
+  private let order: [Int]
+  private let end: Int
+  private let condition = NSCondition()
+  private var ready: [Int: Result<LoadedBatch, Error>] = [:]
+  private var nextToClaim: Int
+  private var nextToReturn: Int
+  private var cancelled = false
+
+  init(loader: DetectionLoader, epoch: Int, order: [Int], start: Int) {
+    self.loader = loader
+    self.epoch = epoch
+    self.order = order
+    end = loader.batchesPerEpoch
+    nextToClaim = start
+    nextToReturn = start
+  }
+
+  func cancel() {
+    condition.lock()
+    cancelled = true
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  func next() throws -> LoadedBatch? {
+    condition.lock()
+    defer { condition.unlock() }
+    guard nextToReturn < end else { return nil }
+    while ready[nextToReturn] == nil { condition.wait() }
+    let result = ready.removeValue(forKey: nextToReturn)!
+    nextToReturn += 1
+    condition.broadcast()
+    return try result.get()
+  }
+
+  func work() {
+    while true {
+      condition.lock()
+      while !cancelled && nextToClaim < end && nextToClaim - nextToReturn >= loader.prefetchBatches { condition.wait() }
+      if cancelled || nextToClaim >= end {
+        condition.unlock()
+        return
+      }
+      let index = nextToClaim
+      nextToClaim += 1
+      condition.unlock()
+      let result = Result { try produce(index) }
+      condition.lock()
+      ready[index] = result
+      condition.broadcast()
+      condition.unlock()
+    }
+  }
+
+  private func produce(_ index: Int) throws -> LoadedBatch {
+    let first = index * loader.batchSize
+    let indices = order[first..<Swift.min(first + loader.batchSize, order.count)]
+    var samples: [TransformedSample] = []
+    var skipped: [ImageError] = []
+    for sampleIndex in indices {
+      do {
+        samples.append(try loader.load(sampleAt: sampleIndex, epoch: epoch))
+      } catch let error as ImageError where loader.skipUnreadableImages {
+        skipped.append(error)
+      }
+    }
+    let batch = samples.isEmpty ? nil : DetectionBatch(samples: samples, padToMultipleOf: loader.padToMultipleOf)
+    return LoadedBatch(index: index, batch: batch, skipped: skipped)
+  }
+}
