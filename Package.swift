@@ -33,6 +33,7 @@ let package = Package(
       ]),
     .executableTarget(name: "detr", dependencies: ["DETRCommands"]),
     .executableTarget(name: "torch-overhead-benchmark", dependencies: ["Torch"], path: "Benchmarks/TorchOverhead"),
+    .executableTarget(name: "loader-throughput", dependencies: ["COCO"], path: "Benchmarks/LoaderThroughput"),
     .target(name: "TorchTestSupport", dependencies: ["Torch"], path: "Tests/TorchTestSupport"),
     .executableTarget(name: "torch-memory-probe", dependencies: ["Torch"], path: "Tests/TorchMemoryProbe"),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchTestSupport", "torch-memory-probe"], resources: [.copy("Goldens")]),
