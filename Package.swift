@@ -7,6 +7,7 @@ let package = Package(
   products: [
     .library(name: "Torch", targets: ["Torch"]),
     .library(name: "TorchNN", targets: ["TorchNN"]),
+    .library(name: "Detection", targets: ["Detection"]),
     .library(name: "COCOEval", targets: ["COCOEval"]),
     .library(name: "COCO", targets: ["COCO"]),
     .executable(name: "detr", targets: ["detr"]),
@@ -20,6 +21,7 @@ let package = Package(
     .systemLibrary(name: "CTorch", pkgConfig: "ctorch"),
     .target(name: "Torch", dependencies: ["CTorch"]),
     .target(name: "TorchNN", dependencies: ["Torch"]),
+    .target(name: "Detection", dependencies: ["Torch", "TorchNN"]),
     .target(name: "COCOEval"),
     // JPEG and PNG through Debian's libjpeg-turbo and libpng (installed by Scripts/setup.sh).
     .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
@@ -39,6 +41,7 @@ let package = Package(
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchTestSupport", "torch-memory-probe"], resources: [.copy("Goldens")]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "TorchTestSupport"], resources: [.copy("Goldens")]),
     .testTarget(name: "COCOTests", dependencies: ["COCO", "TorchTestSupport"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "DetectionTests", dependencies: ["Detection", "TorchTestSupport"], resources: [.copy("Goldens")]),
     .testTarget(name: "COCOEvalTests", dependencies: ["COCOEval"], resources: [.copy("Goldens")]),
     .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "TorchTestSupport"]),
   ],

@@ -8,7 +8,9 @@ if let path = CommandLine.arguments.dropFirst().first, path.hasSuffix(".json") {
   let start = Date()
   let annotations = try COCOAnnotations.load(contentsOf: URL(fileURLWithPath: path))
   let megabytes = Double((try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) / 1_048_576
-  print("\(path): \(String(format: "%.0f", megabytes)) MiB, \(annotations.images.count) images, \(annotations.annotations.count) annotations in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
+  print(
+    "\(path): \(String(format: "%.0f", megabytes)) MiB, \(annotations.images.count) images, \(annotations.annotations.count) annotations in \(String(format: "%.2f", Date().timeIntervalSince(start))) s"
+  )
   exit(0)
 }
 
@@ -35,11 +37,14 @@ for index in 0..<count {
 let dataset = try DetectionDataset(
   annotations: COCOAnnotations(images: images, annotations: annotations, categories: [.init(id: 1, name: "thing")]), imageDirectory: folder)
 let loader = DetectionLoader(
-  dataset: dataset, transform: DETRTransform(mode: .training), batchSize: 2, shuffle: true, seed: 0, workerCount: workers, prefetchBatches: 4)
+  dataset: dataset, transform: DETRTransform(mode: .training), batchSize: 2, shuffle: true, seed: 0, workerCount: workers,
+  prefetchBatches: 4)
 for epoch in 0..<2 {
   let start = Date()
   var loaded = 0
   for batch in loader.batches(epoch: epoch) { loaded += batch.batch?.targets.count ?? 0 }
   let seconds = Date().timeIntervalSince(start)
-  print("epoch \(epoch): \(loaded) images in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", Double(loaded) / seconds)) images/s with \(workers) workers")
+  print(
+    "epoch \(epoch): \(loaded) images in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", Double(loaded) / seconds)) images/s with \(workers) workers"
+  )
 }

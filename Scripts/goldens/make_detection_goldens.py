@@ -1,0 +1,92 @@
+"""Writes golden files for the Detection tests: scipy's linear_sum_assignment on many kinds of cost
+matrices, and transformers' box ops and Hungarian matchers (DETR softmax cost, Deformable focal cost).
+
+Run: "$(Scripts/reference-env.sh)" Scripts/goldens/make_detection_goldens.py
+Metadata records this script and the scipy, torch and transformers versions.
+"""
+import pathlib
+
+import numpy as np
+import scipy
+import torch
+import transformers
+from safetensors.torch import save_file
+from scipy.optimize import linear_sum_assignment
+from transformers.loss.loss_deformable_detr import DeformableDetrHungarianMatcher
+from transformers.loss.loss_for_object_detection import HungarianMatcher, box_iou, generalized_box_iou
+
+OUT = pathlib.Path(__file__).resolve().parents[2] / "Tests/DetectionTests/Goldens"
+OUT.mkdir(parents=True, exist_ok=True)
+rng = np.random.default_rng(7)
+tensors = {}
+names = []
+
+
+def lsap(name, cost):
+    rows, cols = linear_sum_assignment(cost)
+    tensors[f"lsap.{name}.cost"] = torch.from_numpy(np.ascontiguousarray(cost, dtype=np.float64))
+    tensors[f"lsap.{name}.rows"] = torch.from_numpy(rows.astype(np.int64))
+    tensors[f"lsap.{name}.columns"] = torch.from_numpy(cols.astype(np.int64))
+    tensors[f"lsap.{name}.total"] = torch.tensor(float(cost[rows, cols].sum()), dtype=torch.float64)
+    names.append(name)
+
+
+lsap("square", rng.random((7, 7)))
+lsap("wide", rng.random((5, 9)))
+lsap("tall", rng.random((9, 5)))
+lsap("detr_like", rng.random((100, 12)) * 5)
+lsap("integer_ties", rng.integers(0, 3, (8, 8)).astype(float))
+lsap("wide_ties", rng.integers(0, 2, (6, 10)).astype(float))
+lsap("tall_ties", rng.integers(0, 2, (10, 4)).astype(float))
+lsap("constant", np.full((5, 5), 3.0))
+lsap("zeros_wide", np.zeros((4, 6)))
+lsap("negative", rng.random((6, 6)) - 2)
+lsap("one_by_one", np.array([[4.5]]))
+lsap("one_row", rng.random((1, 6)))
+lsap("one_column", rng.random((6, 1)))
+with_inf = rng.random((6, 6))
+with_inf[0, :5] = np.inf
+with_inf[2, 1] = np.inf
+lsap("with_infinity", with_inf)
+lsap("large", rng.random((60, 60)) * 100)
+
+# Box ops on random valid corner boxes.
+torch.manual_seed(3)
+a = torch.rand(7, 4)
+a[:, 2:] += a[:, :2]
+b = torch.rand(5, 4)
+b[:, 2:] += b[:, :2]
+iou, union = box_iou(a, b)
+tensors.update({"boxes.a": a, "boxes.b": b, "boxes.iou": iou, "boxes.union": union, "boxes.giou": generalized_box_iou(a, b)})
+
+
+def random_targets(sizes, classes):
+    targets = []
+    for n in sizes:
+        centers = torch.rand(n, 2) * 0.6 + 0.2
+        sizes_wh = torch.rand(n, 2) * 0.3 + 0.05
+        targets.append({"class_labels": torch.randint(0, classes, (n,)), "boxes": torch.cat([centers, sizes_wh], 1)})
+    return targets
+
+
+def matcher_case(name, matcher, batch, queries, classes, sizes):
+    logits = torch.randn(batch, queries, classes) * 2
+    boxes = torch.sigmoid(torch.randn(batch, queries, 4))
+    targets = random_targets(sizes, classes - 1 if isinstance(matcher, HungarianMatcher) and not isinstance(matcher, DeformableDetrHungarianMatcher) else classes)
+    indices = matcher({"logits": logits, "pred_boxes": boxes}, targets)
+    tensors[f"{name}.logits"] = logits
+    tensors[f"{name}.boxes"] = boxes
+    for i, (target, (q, t)) in enumerate(zip(targets, indices)):
+        tensors[f"{name}.target{i}.labels"] = target["class_labels"]
+        tensors[f"{name}.target{i}.boxes"] = target["boxes"]
+        tensors[f"{name}.target{i}.queries"] = q
+        tensors[f"{name}.target{i}.indices"] = t
+
+
+matcher_case("detr_matcher", HungarianMatcher(class_cost=1, bbox_cost=5, giou_cost=2), 3, 20, 8, [4, 0, 7])
+matcher_case("deformable_matcher", DeformableDetrHungarianMatcher(class_cost=2, bbox_cost=5, giou_cost=2), 2, 30, 5, [6, 3])
+
+meta = {"script": "Scripts/goldens/make_detection_goldens.py", "scipy": scipy.__version__, "torch": torch.__version__,
+        "transformers": transformers.__version__, "lsap_cases": ",".join(names)}
+save_file({k: v.contiguous() for k, v in tensors.items()}, str(OUT / "detection.safetensors"), metadata=meta)
+print("wrote", OUT / "detection.safetensors", len(tensors), "tensors")
