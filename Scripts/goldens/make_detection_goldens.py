@@ -12,8 +12,8 @@ import torch
 import transformers
 from safetensors.torch import save_file
 from scipy.optimize import linear_sum_assignment
-from transformers.loss.loss_deformable_detr import DeformableDetrHungarianMatcher
-from transformers.loss.loss_for_object_detection import HungarianMatcher, box_iou, generalized_box_iou
+from transformers.loss.loss_deformable_detr import DeformableDetrHungarianMatcher, DeformableDetrImageLoss
+from transformers.loss.loss_for_object_detection import HungarianMatcher, ImageLoss, box_iou, generalized_box_iou
 
 OUT = pathlib.Path(__file__).resolve().parents[2] / "Tests/DetectionTests/Goldens"
 OUT.mkdir(parents=True, exist_ok=True)
@@ -85,6 +85,34 @@ def matcher_case(name, matcher, batch, queries, classes, sizes):
 
 matcher_case("detr_matcher", HungarianMatcher(class_cost=1, bbox_cost=5, giou_cost=2), 3, 20, 8, [4, 0, 7])
 matcher_case("deformable_matcher", DeformableDetrHungarianMatcher(class_cost=2, bbox_cost=5, giou_cost=2), 2, 30, 5, [6, 3])
+
+def criterion_case(name, criterion, weights, classes, sizes, aux_layers=2):
+    """Losses of the final and auxiliary layers, and gradients of the weighted total."""
+    torch.manual_seed(len(name))
+    layers = [(torch.randn(2, 12, classes).requires_grad_(), torch.sigmoid(torch.randn(2, 12, 4)).requires_grad_()) for _ in range(aux_layers + 1)]
+    targets = random_targets(sizes, classes - 1 if isinstance(criterion.matcher, HungarianMatcher) and not isinstance(criterion.matcher, DeformableDetrHungarianMatcher) else classes)
+    outputs = {"logits": layers[-1][0], "pred_boxes": layers[-1][1],
+               "auxiliary_outputs": [{"logits": l, "pred_boxes": b} for l, b in layers[:-1]]}
+    losses = criterion(outputs, targets)
+    total = sum(losses[k] * weights[k.rsplit("_", 1)[0] if k[-1].isdigit() else k] for k in losses if not k.startswith("cardinality"))
+    total.backward()
+    for i, (l, b) in enumerate(layers):
+        tensors[f"{name}.layer{i}.logits"] = l.detach()
+        tensors[f"{name}.layer{i}.boxes"] = b.detach()
+        tensors[f"{name}.layer{i}.logits_grad"] = l.grad
+        tensors[f"{name}.layer{i}.boxes_grad"] = b.grad
+    for i, t in enumerate(targets):
+        tensors[f"{name}.target{i}.labels"] = t["class_labels"]
+        tensors[f"{name}.target{i}.boxes"] = t["boxes"]
+    for k, v in losses.items():
+        tensors[f"{name}.loss.{k}"] = v.detach().reshape(())
+    tensors[f"{name}.total"] = total.detach()
+
+
+weights = {"loss_ce": 1, "loss_bbox": 5, "loss_giou": 2}
+criterion_case("detr_loss", ImageLoss(HungarianMatcher(class_cost=1, bbox_cost=5, giou_cost=2), 7, 0.1, ["labels", "boxes", "cardinality"]), weights, 8, [3, 5])
+criterion_case("deformable_loss", DeformableDetrImageLoss(DeformableDetrHungarianMatcher(class_cost=2, bbox_cost=5, giou_cost=2), 5, 0.25, ["labels", "boxes"]),
+               {"loss_ce": 2, "loss_bbox": 5, "loss_giou": 2}, 5, [4, 2])
 
 meta = {"script": "Scripts/goldens/make_detection_goldens.py", "scipy": scipy.__version__, "torch": torch.__version__,
         "transformers": transformers.__version__, "lsap_cases": ",".join(names)}
