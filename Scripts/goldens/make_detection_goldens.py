@@ -118,3 +118,53 @@ meta = {"script": "Scripts/goldens/make_detection_goldens.py", "scipy": scipy.__
         "transformers": transformers.__version__, "lsap_cases": ",".join(names)}
 save_file({k: v.contiguous() for k, v in tensors.items()}, str(OUT / "detection.safetensors"), metadata=meta)
 print("wrote", OUT / "detection.safetensors", len(tensors), "tensors")
+
+
+def backbone_goldens():
+    """Small transformers ResNets (bottleneck and basic) with every parameter and buffer perturbed,
+    their outputs at stages 2-4, and DETR-family sine and learned position encodings."""
+    from transformers import ResNetBackbone, ResNetConfig
+    from transformers.models.deformable_detr.modeling_deformable_detr import DeformableDetrSinePositionEmbedding
+    from transformers.models.detr.modeling_detr import DetrLearnedPositionEmbedding, DetrSinePositionEmbedding
+
+    result = {}
+    torch.manual_seed(21)
+    image = torch.randn(2, 3, 70, 90)
+    for name, layer_type, hidden in (("bottleneck", "bottleneck", [16, 32, 64, 128]), ("basic", "basic", [8, 16, 32, 64])):
+        config = ResNetConfig(embedding_size=8, hidden_sizes=hidden, depths=[2, 1, 2, 1], layer_type=layer_type,
+                              out_features=["stage2", "stage3", "stage4"])
+        model = ResNetBackbone(config).eval()
+        with torch.no_grad():
+            for key, value in model.state_dict().items():
+                if key.endswith("convolution.weight"):
+                    # He-scaled, so activations keep their magnitude through the stages.
+                    value.copy_(torch.randn_like(value) * (2.0 / value[0].numel()) ** 0.5)
+                elif value.is_floating_point():
+                    value.copy_(torch.randn_like(value) * 0.2 + (1.0 if key.endswith(("running_var", "normalization.weight")) else 0.0))
+                    if key.endswith("running_var"):
+                        value.abs_().add_(0.1)
+            outputs = model(image).feature_maps
+        for key, value in model.state_dict().items():
+            if not key.endswith("num_batches_tracked"):
+                result[f"resnet_{name}.state.{key}"] = value.clone()
+        for stage, output in zip((2, 3, 4), outputs):
+            result[f"resnet_{name}.stage{stage}"] = output
+    result["resnet.image"] = image
+
+    mask = torch.ones(2, 9, 12, dtype=torch.long)
+    mask[0, :, 9:] = 0
+    mask[1, 6:, :] = 0
+    result["position.valid"] = mask
+    result["position.detr"] = DetrSinePositionEmbedding(64, normalize=True)((2, 128, 9, 12), "cpu", torch.float32, mask)
+    result["position.detr_unnormalized"] = DetrSinePositionEmbedding(64, normalize=False)((2, 128, 9, 12), "cpu", torch.float32, mask)
+    result["position.deformable"] = DeformableDetrSinePositionEmbedding(64, normalize=True)((2, 128, 9, 12), "cpu", torch.float32, mask)
+    learned = DetrLearnedPositionEmbedding(64)
+    result["position.row_embed"] = learned.row_embeddings.weight.detach().clone()
+    result["position.col_embed"] = learned.column_embeddings.weight.detach().clone()
+    result["position.learned"] = learned((2, 128, 9, 12), "cpu", torch.float32).detach()
+    meta = {"script": "Scripts/goldens/make_detection_goldens.py", "torch": torch.__version__, "transformers": transformers.__version__}
+    save_file({k: v.contiguous() for k, v in result.items()}, str(OUT / "backbone.safetensors"), metadata=meta)
+    print("wrote", OUT / "backbone.safetensors", len(result), "tensors")
+
+
+backbone_goldens()

@@ -42,6 +42,8 @@ extension Tensor {
   }
 
   public func pow(_ exponent: Tensor) -> Tensor { binary(Int32(CTORCH_POW), exponent, "pow") }
+  /// `base` raised to each element.
+  public static func pow(_ base: Double, _ exponent: Tensor) -> Tensor { exponent.binary(Int32(CTORCH_RPOW), .real(base), "rpow") }
   public func pow(_ exponent: some TensorScalarConvertible) -> Tensor { binary(Int32(CTORCH_POW), exponent.tensorScalar, "pow") }
   /// Element-wise remainder with the sign of the divisor (Python's %).
   public func remainder(_ divisor: Tensor) -> Tensor { binary(Int32(CTORCH_REMAINDER), divisor, "remainder") }

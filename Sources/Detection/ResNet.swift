@@ -1,0 +1,134 @@
+import Torch
+import TorchNN
+
+/// A torchvision-style ResNet (v1.5: stride on the 3×3 convolution) with frozen batch norm, as the
+/// DETR family uses it. Keys equal torchvision's: `conv1`, `bn1`, `layer{1-4}.{i}.conv{1-3}`,
+/// `bn{1-3}`, `downsample.{0,1}`.
+public final class ResNet: Module {
+  public enum Depth: Int, Sendable, CaseIterable, Codable {
+    case resNet18 = 18, resNet34 = 34, resNet50 = 50, resNet101 = 101
+
+    var blocksPerStage: [Int] {
+      switch self {
+      case .resNet18: [2, 2, 2, 2]
+      case .resNet34: [3, 4, 6, 3]
+      case .resNet50: [3, 4, 6, 3]
+      case .resNet101: [3, 4, 23, 3]
+      }
+    }
+
+    var usesBottleneck: Bool { self == .resNet50 || self == .resNet101 }
+
+    /// Output channels of stages 1-4 (C2-C5).
+    public var stageChannels: [Int] { usesBottleneck ? [256, 512, 1024, 2048] : [64, 128, 256, 512] }
+  }
+
+  public let stageChannels: [Int]
+  public let conv1: Conv2d
+  public let bn1: FrozenBatchNorm2d
+  public let stages: [ModuleList<ResidualBlock>]
+
+  /// A standard depth. `dilateLastStage`: DC5, the last stage keeps stride 16 with dilation 2.
+  public convenience init(depth: Depth, dilateLastStage: Bool = false) {
+    self.init(
+      blocksPerStage: depth.blocksPerStage, stemChannels: 64, stageChannels: depth.stageChannels, bottleneck: depth.usesBottleneck,
+      dilateLastStage: dilateLastStage)
+  }
+
+  /// Any widths and depths (small ones keep tests fast); bottleneck blocks are 4× wider at their output.
+  public init(blocksPerStage: [Int], stemChannels: Int, stageChannels: [Int], bottleneck: Bool, dilateLastStage: Bool = false) {
+    precondition(blocksPerStage.count == 4 && stageChannels.count == 4, "ResNet: four stages")
+    self.stageChannels = stageChannels
+    conv1 = Conv2d(3, stemChannels, kernelSize: 7, stride: 2, padding: 3, bias: false)
+    bn1 = FrozenBatchNorm2d(stemChannels)
+    var inChannels = stemChannels
+    var dilation = 1
+    var stages: [ModuleList<ResidualBlock>] = []
+    for (index, count) in blocksPerStage.enumerated() {
+      let outChannels = stageChannels[index]
+      var stride = index == 0 ? 1 : 2
+      let previousDilation = dilation
+      if dilateLastStage && index == 3 {
+        dilation *= stride
+        stride = 1
+      }
+      var blocks: [ResidualBlock] = []
+      for block in 0..<count {
+        blocks.append(
+          ResidualBlock(
+            inChannels: block == 0 ? inChannels : outChannels, outChannels: outChannels, stride: block == 0 ? stride : 1,
+            dilation: block == 0 ? previousDilation : dilation, bottleneck: bottleneck,
+            projectShortcut: block == 0 && (stride != 1 || inChannels != outChannels)))
+      }
+      inChannels = outChannels
+      stages.append(ModuleList(blocks))
+    }
+    self.stages = stages
+    super.init()
+    registerModule("conv1", conv1)
+    registerModule("bn1", bn1)
+    for (index, stage) in stages.enumerated() { registerModule("layer\(index + 1)", stage) }
+  }
+
+  /// Feature maps of the requested stages (1-4, i.e. C2-C5) for `images [batch, 3, h, w]`.
+  public func callAsFunction(_ images: Tensor, stagesOut: [Int] = [4]) -> [Tensor] {
+    var x = bn1(conv1(images)).relu()
+    x = Functional.maxPool2d(x, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))
+    var outputs: [Tensor] = []
+    for (index, stage) in stages.enumerated() {
+      for block in stage { x = block(x) }
+      if stagesOut.contains(index + 1) { outputs.append(x) }
+    }
+    return outputs
+  }
+
+  /// Freezes the stem and the first stage, as the DETR recipes train only stages 2-4.
+  public func freezeStemAndFirstStage() {
+    conv1.freeze()
+    stages[0].freeze()
+  }
+}
+
+/// A residual block: bottleneck (1×1, 3×3, 1×1 with 4× expansion) or basic (two 3×3), with a
+/// projection shortcut (`downsample`) when the shape changes.
+public final class ResidualBlock: Module, UnaryLayer {
+  let convolutions: [Conv2d]
+  let norms: [FrozenBatchNorm2d]
+  let downsample: Sequential?
+
+  init(inChannels: Int, outChannels: Int, stride: Int, dilation: Int, bottleneck: Bool, projectShortcut: Bool) {
+    if bottleneck {
+      let width = outChannels / 4
+      convolutions = [
+        Conv2d(inChannels, width, kernelSize: 1, bias: false),
+        Conv2d(width, width, kernelSize: 3, stride: stride, padding: dilation, dilation: dilation, bias: false),
+        Conv2d(width, outChannels, kernelSize: 1, bias: false),
+      ]
+      norms = [FrozenBatchNorm2d(width), FrozenBatchNorm2d(width), FrozenBatchNorm2d(outChannels)]
+    } else {
+      convolutions = [
+        Conv2d(inChannels, outChannels, kernelSize: 3, stride: stride, padding: dilation, dilation: dilation, bias: false),
+        Conv2d(outChannels, outChannels, kernelSize: 3, padding: dilation, dilation: dilation, bias: false),
+      ]
+      norms = [FrozenBatchNorm2d(outChannels), FrozenBatchNorm2d(outChannels)]
+    }
+    downsample =
+      projectShortcut
+      ? Sequential([Conv2d(inChannels, outChannels, kernelSize: 1, stride: stride, bias: false), FrozenBatchNorm2d(outChannels)]) : nil
+    super.init()
+    for (index, (convolution, norm)) in zip(convolutions, norms).enumerated() {
+      registerModule("conv\(index + 1)", convolution)
+      registerModule("bn\(index + 1)", norm)
+    }
+    if let downsample { registerModule("downsample", downsample) }
+  }
+
+  public func callAsFunction(_ input: Tensor) -> Tensor {
+    var x = input
+    for (index, (convolution, norm)) in zip(convolutions, norms).enumerated() {
+      x = norm(convolution(x))
+      if index < convolutions.count - 1 { x = x.relu() }
+    }
+    return (x + (downsample?(input) ?? input)).relu()
+  }
+}
