@@ -8,6 +8,7 @@ let package = Package(
     .library(name: "Torch", targets: ["Torch"]),
     .library(name: "TorchNN", targets: ["TorchNN"]),
     .library(name: "Detection", targets: ["Detection"]),
+    .library(name: "Detectors", targets: ["Detectors"]),
     .library(name: "COCOEval", targets: ["COCOEval"]),
     .library(name: "COCO", targets: ["COCO"]),
     .executable(name: "detr", targets: ["detr"]),
@@ -22,6 +23,7 @@ let package = Package(
     .target(name: "Torch", dependencies: ["CTorch"]),
     .target(name: "TorchNN", dependencies: ["Torch"]),
     .target(name: "Detection", dependencies: ["Torch", "TorchNN"]),
+    .target(name: "Detectors", dependencies: ["Detection", "Torch", "TorchNN"]),
     .target(name: "COCOEval"),
     // JPEG and PNG through Debian's libjpeg-turbo and libpng (installed by Scripts/setup.sh).
     .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
@@ -42,6 +44,7 @@ let package = Package(
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "TorchTestSupport"], resources: [.copy("Goldens")]),
     .testTarget(name: "COCOTests", dependencies: ["COCO", "TorchTestSupport"], resources: [.copy("Fixtures")]),
     .testTarget(name: "DetectionTests", dependencies: ["Detection", "TorchTestSupport"], resources: [.copy("Goldens")]),
+    .testTarget(name: "DetectorsTests", dependencies: ["Detectors", "TorchTestSupport"], resources: [.copy("Fixtures")]),
     .testTarget(name: "COCOEvalTests", dependencies: ["COCOEval"], resources: [.copy("Goldens")]),
     .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "TorchTestSupport"]),
   ],

@@ -1,0 +1,70 @@
+"""Builds detector configurations in transformers with random, perturbed weights (every parameter and
+buffer), saves each with save_pretrained under Tests/DetectorsTests/Fixtures/<name>/, and records
+outputs on fixed inputs in <name>/expected.safetensors. Eager attention, auxiliary_loss=False.
+
+Run: "$(Scripts/reference-env.sh)" Scripts/goldens/make_detector_goldens.py
+"""
+import pathlib
+import shutil
+
+import torch
+import transformers
+from safetensors.torch import save_file
+from transformers import DetrConfig, DetrForObjectDetection, ResNetConfig
+
+OUT = pathlib.Path(__file__).resolve().parents[2] / "Tests/DetectorsTests/Fixtures"
+
+
+def perturb(model, seed):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            if not value.is_floating_point():
+                continue
+            noise = torch.randn(value.shape, generator=generator)
+            if key.endswith("running_var"):
+                value.copy_(noise.abs() * 0.2 + 0.5)
+            elif key.endswith(("normalization.weight", "layer_norm.weight", "layernorm.weight")):
+                value.copy_(1 + noise * 0.1)
+            elif value.dim() >= 2:
+                fan_in = value[0].numel()
+                value.copy_(noise * (1.0 / fan_in) ** 0.5)
+            else:
+                value.copy_(noise * 0.1)
+
+
+def inputs(seed):
+    generator = torch.Generator().manual_seed(seed)
+    pixels = torch.randn(2, 3, 96, 128, generator=generator)
+    mask = torch.ones(2, 96, 128, dtype=torch.long)
+    mask[1, :, 100:] = 0
+    mask[1, 80:, :] = 0
+    pixels[1] = pixels[1] * mask[1]
+    return pixels, mask
+
+
+def small_resnet(depths):
+    return ResNetConfig(embedding_size=8, hidden_sizes=[16, 32, 64, 128], depths=depths, out_features=["stage4"])
+
+
+def save(name, model, extra=None):
+    folder = OUT / name
+    shutil.rmtree(folder, ignore_errors=True)
+    model.save_pretrained(folder)
+    pixels, mask = inputs(7)
+    with torch.no_grad():
+        outputs = model(pixel_values=pixels, pixel_mask=mask)
+    tensors = {"pixel_values": pixels, "pixel_mask": mask, "logits": outputs.logits, "pred_boxes": outputs.pred_boxes}
+    tensors.update(extra or {})
+    meta = {"script": "Scripts/goldens/make_detector_goldens.py", "torch": torch.__version__, "transformers": transformers.__version__}
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / "expected.safetensors"), metadata=meta)
+    print("wrote", folder, sum(p.numel() for p in model.parameters()), "parameters")
+
+
+torch.manual_seed(0)
+detr = DetrForObjectDetection(DetrConfig(
+    use_timm_backbone=False, backbone_config=small_resnet([3, 4, 6, 3]), d_model=32, encoder_layers=2, decoder_layers=2,
+    encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=12, num_labels=5,
+    attn_implementation="eager", auxiliary_loss=False)).eval()
+perturb(detr, 1)
+save("detr_r50_small", detr)

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import Torch
+import TorchNN
+import TorchTestSupport
+
+@testable import Detectors
+
+/// DETR loaded from a transformers folder gives transformers' outputs
+/// (fixtures from Scripts/goldens/make_detector_goldens.py).
+@Suite struct DETRTests {
+  static func fixture(_ name: String) -> URL { Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)! }
+
+  @Test func transformersCheckpointGivesTheSameLogitsAndBoxes() throws {
+    let folder = Self.fixture("detr_r50_small")
+    let model = try withSeededDefaultGenerator(0) { try DETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
+    #expect(model.config.backbone.blocksPerStage == [3, 4, 6, 3] && model.config.queries == 12 && model.config.classCount == 5)
+    let expected = try Goldens(folder.appendingPathComponent("expected.safetensors"))
+    let padding = expected["pixel_mask"] .== 0
+    let output = withInferenceMode { model(images: expected["pixel_values"], paddingMask: padding) }
+    expectClose(output.final.logits, expected["logits"], relative: 0, absolute: 1e-4, "logits")
+    expectClose(output.final.boxes, expected["pred_boxes"], relative: 0, absolute: 1e-4, "boxes")
+    #expect(output.auxiliary.count == 1)
+  }
+
+  @Test func referenceKeysForTheR50Preset() {
+    let model = withSeededDefaultGenerator(0) { DETRModel(config: .r50) }
+    let keys = Set(model.stateDict().map(\.key))
+    for key in [
+      "backbone.0.body.layer4.2.bn3.running_var", "transformer.encoder.layers.5.self_attn.in_proj_weight",
+      "transformer.decoder.layers.0.multihead_attn.out_proj.bias", "transformer.decoder.norm.weight", "class_embed.weight",
+      "bbox_embed.layers.2.bias", "query_embed.weight", "input_proj.weight",
+    ] {
+      #expect(keys.contains(key), "\(key)")
+    }
+    let parameters = model.parameters().reduce(0) { $0 + $1.elementCount }
+    #expect(abs(Double(parameters) - 41.525e6) < 0.01e6, "DETR R50 with 91 classes has 41.5 M weights (\(parameters))")
+  }
+
+  @Test func wrongCheckpointsGiveClearErrors() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("detr-bad-\(UUID())")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    #expect { try TransformersCheckpoint(folder: folder) } throws: { "\($0)".contains("config.json") }
+    let source = Self.fixture("detr_r50_small")
+    let config = try String(contentsOf: source.appendingPathComponent("config.json"), encoding: .utf8)
+    try config.replacingOccurrences(of: "\"model_type\": \"detr\"", with: "\"model_type\": \"deformable_detr\"")
+      .write(to: folder.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+    #expect { try TransformersCheckpoint(folder: folder) } throws: { "\($0)".contains("model.safetensors") }
+    try FileManager.default.copyItem(
+      at: source.appendingPathComponent("model.safetensors"), to: folder.appendingPathComponent("model.safetensors"))
+    #expect { try DETRModel.load(transformers: TransformersCheckpoint(folder: folder)) } throws: { "\($0)".contains("not DETR") }
+    try config.replacingOccurrences(of: "\"activation_function\": \"relu\"", with: "\"activation_function\": \"gelu\"")
+      .write(to: folder.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+    #expect { try DETRModel.load(transformers: TransformersCheckpoint(folder: folder)) } throws: {
+      "\($0)".contains("'activation_function'")
+    }
+    try config.replacingOccurrences(of: "\"num_queries\": 12", with: "\"num_queries\": 13")
+      .write(to: folder.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+    #expect { try withSeededDefaultGenerator(0) { try DETRModel.load(transformers: TransformersCheckpoint(folder: folder)) } } throws: {
+      "\($0)".contains("query_embed.weight: expected shape [13, 32], found [12, 32]")
+    }
+    let truncated = try Data(contentsOf: source.appendingPathComponent("model.safetensors"))
+    try truncated.prefix(truncated.count / 2).write(to: folder.appendingPathComponent("model.safetensors"))
+    #expect(throws: SafeTensorsError.self) { try TransformersCheckpoint(folder: folder) }
+  }
+}
