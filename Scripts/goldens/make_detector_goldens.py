@@ -68,3 +68,13 @@ detr = DetrForObjectDetection(DetrConfig(
     attn_implementation="eager", auxiliary_loss=False)).eval()
 perturb(detr, 1)
 save("detr_r50_small", detr)
+
+from transformers import ConditionalDetrConfig, ConditionalDetrForObjectDetection
+
+torch.manual_seed(0)
+conditional = ConditionalDetrForObjectDetection(ConditionalDetrConfig(
+    use_timm_backbone=False, backbone_config=small_resnet([3, 4, 6, 3]), d_model=32, encoder_layers=2, decoder_layers=3,
+    encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=12, num_labels=5,
+    attn_implementation="eager", auxiliary_loss=False)).eval()
+perturb(conditional, 2)
+save("conditional_detr_r50_small", conditional)

@@ -65,3 +65,31 @@ import TorchTestSupport
     #expect(throws: SafeTensorsError.self) { try TransformersCheckpoint(folder: folder) }
   }
 }
+
+@Suite struct ConditionalDETRTests {
+  @Test func transformersCheckpointGivesTheSameLogitsAndBoxes() throws {
+    let folder = DETRTests.fixture("conditional_detr_r50_small")
+    let model = try withSeededDefaultGenerator(0) { try ConditionalDETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
+    #expect(model.config.decoderLayers == 3 && model.config.classCount == 5)
+    let expected = try Goldens(folder.appendingPathComponent("expected.safetensors"))
+    let output = withInferenceMode { model(images: expected["pixel_values"], paddingMask: expected["pixel_mask"] .== 0) }
+    expectClose(output.final.logits, expected["logits"], relative: 0, absolute: 1e-4, "logits")
+    expectClose(output.final.boxes, expected["pred_boxes"], relative: 0, absolute: 1e-4, "boxes")
+    #expect(output.auxiliary.count == 2)
+  }
+
+  @Test func referenceKeysAndSizeForTheR50Preset() {
+    let model = withSeededDefaultGenerator(0) { ConditionalDETRModel(config: .r50) }
+    let keys = Set(model.stateDict().map(\.key))
+    for key in [
+      "transformer.decoder.layers.0.ca_qpos_proj.weight", "transformer.decoder.layers.5.ca_qpos_sine_proj.bias",
+      "transformer.decoder.layers.3.cross_attn.out_proj.weight", "transformer.decoder.query_scale.layers.1.weight",
+      "transformer.decoder.ref_point_head.layers.1.bias", "class_embed.weight",
+    ] {
+      #expect(keys.contains(key), "\(key)")
+    }
+    #expect(!keys.contains("transformer.decoder.layers.1.ca_qpos_proj.weight"), "only the first layer has a position query projection")
+    let parameters = model.parameters().reduce(0) { $0 + $1.elementCount }
+    #expect(abs(Double(parameters) - 43.418e6) < 0.01e6, "Conditional DETR R50 with 91 classes: 43.4 M (\(parameters))")
+  }
+}

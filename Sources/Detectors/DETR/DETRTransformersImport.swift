@@ -40,53 +40,24 @@ extension DETRConfig {
 }
 
 extension DETRModel {
-  /// transformers' DETR keys (4.x and 5.x, HF-ResNet or timm backbone) → the reference's.
-  public static let transformersKeys = KeyRenaming(rules: [
-    .init(#"model\.backbone\.(?:conv_encoder\.)?model\.(.+)"#, "backbone.0.body.{1}"),
-    .init(#"model\.(?:backbone\.)?position_embedding\.row_embeddings\.weight"#, "backbone.1.row_embed.weight"),
-    .init(#"model\.(?:backbone\.)?position_embedding\.column_embeddings\.weight"#, "backbone.1.col_embed.weight"),
-    .init(#"model\.input_projection\.(.+)"#, "input_proj.{1}"),
-    .init(#"model\.query_position_embeddings\.weight"#, "query_embed.weight"),
-    .init(#"model\.encoder\.layers\.(\d+)\.self_attn\.(q|k|v)_proj\.(.+)"#, "transformer.encoder.layers.{1}.self_attn.{2}_proj.{3}"),
-    .init(#"model\.encoder\.layers\.(\d+)\.self_attn\.(?:o_proj|out_proj)\.(.+)"#, "transformer.encoder.layers.{1}.self_attn.out_proj.{2}"),
-    .init(#"model\.encoder\.layers\.(\d+)\.self_attn_layer_norm\.(.+)"#, "transformer.encoder.layers.{1}.norm1.{2}"),
-    .init(#"model\.encoder\.layers\.(\d+)\.(?:mlp\.)?fc1\.(.+)"#, "transformer.encoder.layers.{1}.linear1.{2}"),
-    .init(#"model\.encoder\.layers\.(\d+)\.(?:mlp\.)?fc2\.(.+)"#, "transformer.encoder.layers.{1}.linear2.{2}"),
-    .init(#"model\.encoder\.layers\.(\d+)\.final_layer_norm\.(.+)"#, "transformer.encoder.layers.{1}.norm2.{2}"),
-    .init(#"model\.decoder\.layers\.(\d+)\.self_attn\.(q|k|v)_proj\.(.+)"#, "transformer.decoder.layers.{1}.self_attn.{2}_proj.{3}"),
-    .init(#"model\.decoder\.layers\.(\d+)\.self_attn\.(?:o_proj|out_proj)\.(.+)"#, "transformer.decoder.layers.{1}.self_attn.out_proj.{2}"),
-    .init(#"model\.decoder\.layers\.(\d+)\.self_attn_layer_norm\.(.+)"#, "transformer.decoder.layers.{1}.norm1.{2}"),
-    .init(
-      #"model\.decoder\.layers\.(\d+)\.encoder_attn\.(q|k|v)_proj\.(.+)"#, "transformer.decoder.layers.{1}.multihead_attn.{2}_proj.{3}"),
-    .init(
-      #"model\.decoder\.layers\.(\d+)\.encoder_attn\.(?:o_proj|out_proj)\.(.+)"#,
-      "transformer.decoder.layers.{1}.multihead_attn.out_proj.{2}"),
-    .init(#"model\.decoder\.layers\.(\d+)\.encoder_attn_layer_norm\.(.+)"#, "transformer.decoder.layers.{1}.norm2.{2}"),
-    .init(#"model\.decoder\.layers\.(\d+)\.(?:mlp\.)?fc1\.(.+)"#, "transformer.decoder.layers.{1}.linear1.{2}"),
-    .init(#"model\.decoder\.layers\.(\d+)\.(?:mlp\.)?fc2\.(.+)"#, "transformer.decoder.layers.{1}.linear2.{2}"),
-    .init(#"model\.decoder\.layers\.(\d+)\.final_layer_norm\.(.+)"#, "transformer.decoder.layers.{1}.norm3.{2}"),
-    .init(#"model\.decoder\.layernorm\.(.+)"#, "transformer.decoder.norm.{1}"),
-    .init(#"class_labels_classifier\.(.+)"#, "class_embed.{1}"),
-    .init(#"bbox_predictor\.(.+)"#, "bbox_embed.{1}"),
-  ])
+  /// transformers' DETR keys → the reference's.
+  public static let transformersKeys = KeyRenaming(
+    rules: TransformersKeyRules.singleScaleShared + [
+      .init(#"model\.decoder\.layers\.(\d+)\.self_attn\.(q|k|v)_proj\.(.+)"#, "transformer.decoder.layers.{1}.self_attn.{2}_proj.{3}"),
+      .init(
+        #"model\.decoder\.layers\.(\d+)\.self_attn\.(?:o_proj|out_proj)\.(.+)"#, "transformer.decoder.layers.{1}.self_attn.out_proj.{2}"),
+      .init(
+        #"model\.decoder\.layers\.(\d+)\.encoder_attn\.(q|k|v)_proj\.(.+)"#, "transformer.decoder.layers.{1}.multihead_attn.{2}_proj.{3}"),
+      .init(
+        #"model\.decoder\.layers\.(\d+)\.encoder_attn\.(?:o_proj|out_proj)\.(.+)"#,
+        "transformer.decoder.layers.{1}.multihead_attn.out_proj.{2}"),
+    ])
 
-  /// A DETR built from a transformers checkpoint folder, with every weight loaded (strictly).
+  /// A DETR built from a transformers checkpoint folder, with every weight loaded (strictly), in evaluation mode.
   public static func load(transformers checkpoint: TransformersCheckpoint) throws -> DETRModel {
-    let config = try DETRConfig(transformers: checkpoint)
-    let model = DETRModel(config: config)
-    var state = transformersKeys.rename(checkpoint.tensors.filter { !$0.key.hasSuffix("num_batches_tracked") })
-    // Backbone keys of the transformers ResNet → torchvision names.
-    state = Dictionary(
-      uniqueKeysWithValues: state.map { key, value in
-        guard key.hasPrefix("backbone.0.body.") else { return (key, value) }
-        return ("backbone.0.body." + BackboneKeys.fromTransformersResNet.rename(String(key.dropFirst(16))), value)
-      })
-    state = packAttentionProjections(state)
-    do {
-      try model.load(stateDict: state)
-    } catch let error as StateDictError {
-      throw CheckpointError(path: checkpoint.folder.path, problem: "does not match the DETR its config describes:\n\(error.report.summary)")
-    }
+    let model = DETRModel(config: try DETRConfig(transformers: checkpoint))
+    try TransformersKeyRules.load(
+      TransformersKeyRules.referenceStateDict(checkpoint, rules: transformersKeys), into: model, from: checkpoint, family: "DETR")
     model.eval()
     return model
   }

@@ -1,0 +1,69 @@
+import Detection
+import Torch
+import TorchNN
+
+/// What DETR and Conditional DETR share: a ResNet's last feature map, projected to the model width,
+/// encoded by post-norm transformer encoder layers with sine (or learned) positions, and a learned
+/// query table. Registers the reference keys `backbone.0.body`, `backbone.1` (learned positions),
+/// `input_proj`, `query_embed` and `transformer.encoder.layers`; subclasses add the decoder under
+/// `transformer` and the heads.
+public class SingleScaleDetector: Module {
+  let hiddenDim: Int
+  let queryCount: Int
+  let body: ResNet
+  let learnedPosition: LearnedPositionEncoding?
+  let inputProjection: Conv2d
+  let queryEmbedding: Embedding
+  let encoderLayers: ModuleList<TransformerEncoderLayer>
+  /// The `transformer` container; subclasses register their decoder in it.
+  let transformer = Module()
+
+  init(
+    backbone: BackboneConfig, hiddenDim: Int, heads: Int, encoderLayers count: Int, feedForwardDim: Int, dropout: Double, queries: Int,
+    learnedPositionEncoding: Bool
+  ) {
+    self.hiddenDim = hiddenDim
+    queryCount = queries
+    body = backbone.makeResNet()
+    learnedPosition = learnedPositionEncoding ? LearnedPositionEncoding(featuresPerAxis: hiddenDim / 2) : nil
+    inputProjection = Conv2d(backbone.stageChannels[3], hiddenDim, kernelSize: 1)
+    queryEmbedding = Embedding(queries, hiddenDim)
+    encoderLayers = ModuleList(
+      (0..<count).map { _ in
+        TransformerEncoderLayer(dim: hiddenDim, heads: heads, feedForwardDim: feedForwardDim, dropout: dropout)
+      })
+    super.init()
+    let backboneModule = Module()
+    let backboneBody = Module()
+    backboneBody.registerModule("body", body)
+    backboneModule.registerModule("0", backboneBody)
+    if let learnedPosition { backboneModule.registerModule("1", learnedPosition) }
+    let encoder = Module()
+    encoder.registerModule("layers", encoderLayers)
+    transformer.registerModule("encoder", encoder)
+    registerModule("transformer", transformer)
+    registerModule("query_embed", queryEmbedding)
+    registerModule("input_proj", inputProjection)
+    registerModule("backbone", backboneModule)
+  }
+
+  /// The encoded image: `memory [h·w, batch, d]`, its positions (same shape), and its padding mask `[batch, h·w]`.
+  func encode(images: Tensor, paddingMask: Tensor) -> (memory: Tensor, position: Tensor, mask: Tensor) {
+    let features = body(images, stagesOut: [4])[0]
+    let (batch, height, width) = (features.size(0), features.size(2), features.size(3))
+    let mask = downsample(paddingMask: paddingMask, to: (height, width))
+    let position =
+      learnedPosition.map { $0(batch: batch, height: height, width: width) }
+      ?? SinePositionEncoding(featuresPerAxis: hiddenDim / 2)(paddingMask: mask)
+    var memory = inputProjection(features).flattened(from: 2).permuted(2, 0, 1)
+    let memoryPosition = position.flattened(from: 2).permuted(2, 0, 1)
+    let memoryMask = mask.flattened(from: 1)
+    for layer in encoderLayers { memory = layer(memory, position: memoryPosition, keyPaddingMask: memoryMask) }
+    return (memory, memoryPosition, memoryMask)
+  }
+
+  /// The query table as `[queries, batch, d]`.
+  func queryPositions(batch: Int) -> Tensor {
+    queryEmbedding.weight.unsqueezed(dim: 1).expanded(to: [queryCount, batch, hiddenDim])
+  }
+}
