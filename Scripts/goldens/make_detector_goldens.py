@@ -78,3 +78,26 @@ conditional = ConditionalDetrForObjectDetection(ConditionalDetrConfig(
     attn_implementation="eager", auxiliary_loss=False)).eval()
 perturb(conditional, 2)
 save("conditional_detr_r50_small", conditional)
+
+from transformers import DeformableDetrConfig, DeformableDetrForObjectDetection
+
+
+def deformable(name, seed, stages, **options):
+    torch.manual_seed(0)
+    settings = dict(d_model=32, encoder_layers=2, decoder_layers=3, encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+                    decoder_ffn_dim=64, num_queries=12, num_labels=5, attn_implementation="eager", auxiliary_loss=False)
+    settings.update(options)
+    config = DeformableDetrConfig(
+        use_timm_backbone=False, backbone_config=ResNetConfig(embedding_size=8, hidden_sizes=[16, 32, 64, 128], depths=[2, 1, 2, 1],
+                                                              out_features=[f"stage{s}" for s in stages]), **settings)
+    model = DeformableDetrForObjectDetection(config).eval()
+    perturb(model, seed)
+    save(name, model)
+
+
+deformable("deformable_single_scale", 3, [4], num_feature_levels=1)
+deformable("deformable_multi_scale", 4, [2, 3, 4], num_feature_levels=4)
+deformable("deformable_box_refine", 5, [2, 3, 4], num_feature_levels=4, with_box_refine=True)
+deformable("deformable_two_stage", 6, [2, 3, 4], num_feature_levels=4, with_box_refine=True, two_stage=True, two_stage_num_proposals=12)
+deformable("deformable_levels_heads_points", 7, [3, 4], num_feature_levels=5, encoder_attention_heads=2, decoder_attention_heads=2,
+           encoder_n_points=3, decoder_n_points=2)

@@ -145,3 +145,22 @@ public func sigmoidFocalLoss(_ logits: Tensor, targets: Tensor, alpha: Double = 
   }
   return loss
 }
+
+/// A detector's predictions: the final decoder layer's, each earlier layer's (for auxiliary losses)
+/// and, for two-stage models, the encoder's proposals.
+public struct DetectorOutput: @unchecked Sendable {
+  public var final: LayerPredictions
+  public var auxiliary: [LayerPredictions]
+  public var encoder: LayerPredictions?
+
+  public init(final: LayerPredictions, auxiliary: [LayerPredictions], encoder: LayerPredictions? = nil) {
+    self.final = final
+    self.auxiliary = auxiliary
+    self.encoder = encoder
+  }
+
+  /// The last element of `layers` as final, the others as auxiliary.
+  public init(layers: [LayerPredictions], encoder: LayerPredictions? = nil) {
+    self.init(final: layers.last!, auxiliary: Array(layers.dropLast()), encoder: encoder)
+  }
+}

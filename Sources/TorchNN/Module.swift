@@ -46,10 +46,16 @@ open class Module {
   public var children: [(name: String, module: Module)] { childEntries }
 
   /// Every parameter with its dotted name, depth first in registration order (PyTorch's order).
+  /// A parameter shared by several modules (tied weights) is listed once, under its first name.
   public func namedParameters() -> [(name: String, tensor: Tensor)] {
+    var seen = Set<ObjectIdentifier>()
+    return allNamedParameters().filter { seen.insert(ObjectIdentifier($0.tensor)).inserted }
+  }
+
+  private func allNamedParameters() -> [(name: String, tensor: Tensor)] {
     var result = parameterEntries.map { (name: $0.name, tensor: $0.tensor) }
     for (childName, child) in childEntries {
-      result += child.namedParameters().map { (name: "\(childName).\($0.name)", tensor: $0.tensor) }
+      result += child.allNamedParameters().map { (name: "\(childName).\($0.name)", tensor: $0.tensor) }
     }
     return result
   }
@@ -91,17 +97,19 @@ open class Module {
   /// Copies values from `stateDict` into this module's parameters and buffers (converting dtype).
   ///
   /// With `strict`, any missing, unexpected or misshaped key throws `StateDictError` before anything
-  /// is changed. Without it, matching keys are loaded and the rest is reported.
+  /// is changed. Without it, matching keys are loaded and the rest is reported. A tensor shared under
+  /// several keys (tied weights) is loaded when any one of its keys is given.
   @discardableResult
   public func load(stateDict: [String: Tensor], strict: Bool = true) throws -> StateDictReport {
     let own = self.stateDict()
     var report = StateDictReport()
     let ownKeys = Set(own.map(\.key))
     report.unexpected = stateDict.keys.filter { !ownKeys.contains($0) }.sorted()
+    let givenTensors = Set(own.filter { stateDict[$0.key] != nil }.map { ObjectIdentifier($0.tensor) })
     var toCopy: [(Tensor, Tensor)] = []
     for (key, tensor) in own {
       guard let value = stateDict[key] else {
-        report.missing.append(key)
+        if !givenTensors.contains(ObjectIdentifier(tensor)) { report.missing.append(key) }
         continue
       }
       if value.shape != tensor.shape {

@@ -41,7 +41,7 @@ public final class ConditionalDETRModel: SingleScaleDetector {
   }
 
   /// Predictions for `images [batch, 3, H, W]` with `paddingMask [batch, H, W]` (true on padding).
-  public func callAsFunction(images: Tensor, paddingMask: Tensor) -> (final: LayerPredictions, auxiliary: [LayerPredictions]) {
+  public func callAsFunction(images: Tensor, paddingMask: Tensor) -> DetectorOutput {
     let (memory, memoryPosition, memoryMask) = encode(images: images, paddingMask: paddingMask)
     let queryPosition = queryPositions(batch: images.size(0))
     // Reference points (x, y), the same for every layer: [queries, batch, 2].
@@ -60,6 +60,6 @@ public final class ConditionalDETRModel: SingleScaleDetector {
       let boxes = Tensor.cat([offsets[.ellipsis, 0..<2] + referenceLogits, offsets[.ellipsis, 2..<4]], dim: -1).sigmoid()
       outputs.append(LayerPredictions(logits: classHead(normalized), boxes: boxes))
     }
-    return (outputs.last!, Array(outputs.dropLast()))
+    return DetectorOutput(layers: outputs)
   }
 }

@@ -36,7 +36,7 @@ public final class DETRModel: SingleScaleDetector {
 
   /// Predictions for `images [batch, 3, H, W]` (normalized) with `paddingMask [batch, H, W]` (true on padding):
   /// the final layer's, and each earlier decoder layer's for the auxiliary losses.
-  public func callAsFunction(images: Tensor, paddingMask: Tensor) -> (final: LayerPredictions, auxiliary: [LayerPredictions]) {
+  public func callAsFunction(images: Tensor, paddingMask: Tensor) -> DetectorOutput {
     let (memory, memoryPosition, memoryMask) = encode(images: images, paddingMask: paddingMask)
     let queryPosition = queryPositions(batch: images.size(0))
     var target = queryPosition.zerosLike()
@@ -47,6 +47,6 @@ public final class DETRModel: SingleScaleDetector {
       let normalized = decoderNorm(target).transposed(0, 1)
       outputs.append(LayerPredictions(logits: classHead(normalized), boxes: boxHead(normalized).sigmoid()))
     }
-    return (outputs.last!, Array(outputs.dropLast()))
+    return DetectorOutput(layers: outputs)
   }
 }

@@ -1,0 +1,98 @@
+import Detection
+
+/// Deformable DETR (Zhu et al., ICLR 2021): multi-scale deformable attention over C3–C5 plus extra
+/// levels, with optional iterative box refinement and two-stage proposals. Presets follow the paper's variants.
+public struct DeformableDETRConfig: Codable, Sendable, Equatable {
+  public var backbone = BackboneConfig.resNet(.resNet50)
+  /// Backbone stages used (2 = C3, 3 = C4, 4 = C5); further levels are made by stride-2 convolutions.
+  public var backboneStages = [2, 3, 4]
+  public var featureLevels = 4
+  public var hiddenDim = 256
+  public var heads = 8
+  public var encoderLayers = 6
+  public var decoderLayers = 6
+  public var feedForwardDim = 1024
+  public var dropout = 0.1
+  public var encoderPoints = 4
+  public var decoderPoints = 4
+  public var queries = 300
+  public var classCount = 91
+  public var boxRefinement = false
+  public var twoStage = false
+  public var auxiliaryLoss = true
+  public var classCost = 2.0
+  public var boxCost = 5.0
+  public var giouCost = 2.0
+  public var classLossWeight = 2.0
+  public var boxLossWeight = 5.0
+  public var giouLossWeight = 2.0
+  public var focalAlpha = 0.25
+
+  public init() {}
+
+  /// Deformable DETR R50, multi-scale (C3–C5 + 1 extra level).
+  public static let r50 = DeformableDETRConfig()
+
+  /// Single-scale: C5 only.
+  public static var r50SingleScale: DeformableDETRConfig {
+    var config = DeformableDETRConfig()
+    config.backboneStages = [4]
+    config.featureLevels = 1
+    return config
+  }
+
+  /// With iterative bounding-box refinement.
+  public static var r50BoxRefinement: DeformableDETRConfig {
+    var config = DeformableDETRConfig()
+    config.boxRefinement = true
+    return config
+  }
+
+  /// Two-stage with box refinement (the paper's best).
+  public static var r50TwoStage: DeformableDETRConfig {
+    var config = r50BoxRefinement
+    config.twoStage = true
+    return config
+  }
+
+  /// A small model for quick CPU experiments: ResNet-18, 128 wide, 3 levels, 3 + 3 layers, 100 queries.
+  public static var small: DeformableDETRConfig {
+    var config = DeformableDETRConfig()
+    config.backbone = .resNet(.resNet18)
+    config.backboneStages = [3, 4]
+    config.featureLevels = 3
+    config.hiddenDim = 128
+    config.heads = 4
+    config.encoderLayers = 3
+    config.decoderLayers = 3
+    config.feedForwardDim = 512
+    config.queries = 100
+    return config
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case backbone
+    case backboneStages = "backbone_stages"
+    case featureLevels = "feature_levels"
+    case hiddenDim = "hidden_dim"
+    case heads
+    case encoderLayers = "encoder_layers"
+    case decoderLayers = "decoder_layers"
+    case feedForwardDim = "feed_forward_dim"
+    case dropout
+    case encoderPoints = "encoder_points"
+    case decoderPoints = "decoder_points"
+    case queries
+    case classCount = "class_count"
+    case boxRefinement = "box_refinement"
+    case twoStage = "two_stage"
+    case auxiliaryLoss = "auxiliary_loss"
+    case classCost = "class_cost"
+    case boxCost = "box_cost"
+    case giouCost = "giou_cost"
+    case classLossWeight = "class_loss_weight"
+    case boxLossWeight = "box_loss_weight"
+    case giouLossWeight = "giou_loss_weight"
+    case focalAlpha = "focal_alpha"
+  }
+}
