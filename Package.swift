@@ -11,6 +11,7 @@ let package = Package(
     .library(name: "Detectors", targets: ["Detectors"]),
     .library(name: "COCOEval", targets: ["COCOEval"]),
     .library(name: "COCO", targets: ["COCO"]),
+    .library(name: "Training", targets: ["Training"]),
     .executable(name: "detr", targets: ["detr"]),
   ],
   dependencies: [
@@ -25,13 +26,14 @@ let package = Package(
     .target(name: "Detection", dependencies: ["Torch", "TorchNN"]),
     .target(name: "Detectors", dependencies: ["Detection", "Torch", "TorchNN"]),
     .target(name: "COCOEval"),
+    .target(name: "Training", dependencies: ["Torch", "TorchNN", "Detection", "Detectors", "COCO", "COCOEval"]),
     // JPEG and PNG through Debian's libjpeg-turbo and libpng (installed by Scripts/setup.sh).
     .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
     .target(name: "COCO", dependencies: ["CImageCodecs", "Torch"]),
     .target(
       name: "DETRCommands",
       dependencies: [
-        "Torch", "TorchNN", "COCO", "COCOEval",
+        "Torch", "TorchNN", "COCO", "COCOEval", "Detection", "Detectors", "Training",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -45,8 +47,9 @@ let package = Package(
     .testTarget(name: "COCOTests", dependencies: ["COCO", "TorchTestSupport"], resources: [.copy("Fixtures")]),
     .testTarget(name: "DetectionTests", dependencies: ["Detection", "TorchTestSupport"], resources: [.copy("Goldens")]),
     .testTarget(name: "DetectorsTests", dependencies: ["Detectors", "TorchTestSupport"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "TrainingTests", dependencies: ["Training", "TorchTestSupport"]),
     .testTarget(name: "COCOEvalTests", dependencies: ["COCOEval"], resources: [.copy("Goldens")]),
-    .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "TorchTestSupport"]),
+    .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "COCO", "TorchTestSupport"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -55,6 +55,12 @@ def save(name, model, extra=None):
     with torch.no_grad():
         outputs = model(pixel_values=pixels, pixel_mask=mask)
     tensors = {"pixel_values": pixels, "pixel_mask": mask, "logits": outputs.logits, "pred_boxes": outputs.pred_boxes}
+    # The processor's post-processing at threshold 0, for target sizes (height, width).
+    processor = (transformers.DetrImageProcessor() if isinstance(model, DetrForObjectDetection)
+                 else transformers.DeformableDetrImageProcessor())
+    for index, result in enumerate(processor.post_process_object_detection(outputs, threshold=0.0, target_sizes=[(480, 640), (300, 200)])):
+        for key in ("scores", "labels", "boxes"):
+            tensors[f"post{index}.{key}"] = result[key]
     tensors.update(extra or {})
     meta = {"script": "Scripts/goldens/make_detector_goldens.py", "torch": torch.__version__, "transformers": transformers.__version__}
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / "expected.safetensors"), metadata=meta)

@@ -6,6 +6,10 @@ public struct CategoryMap: Codable, Sendable, Equatable {
   public struct Entry: Codable, Sendable, Equatable {
     public var id: Int
     public var name: String
+    public init(id: Int, name: String) {
+      self.id = id
+      self.name = name
+    }
   }
 
   /// Entries in class-index order.

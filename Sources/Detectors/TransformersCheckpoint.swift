@@ -102,6 +102,10 @@ public struct TransformersCheckpoint: @unchecked Sendable {
 public struct CheckpointError: Error, CustomStringConvertible, Sendable {
   public let path: String
   public let problem: String
+  public init(path: String, problem: String) {
+    self.path = path
+    self.problem = problem
+  }
   public var description: String { "\(path): \(problem)" }
 }
 

@@ -1,0 +1,116 @@
+import ArgumentParser
+import COCO
+import COCOEval
+import Detection
+import Detectors
+import Foundation
+import Torch
+import Training
+
+/// `detr predict`: detections on images with a checkpoint (ours or a transformers folder).
+struct PredictCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "predict",
+    abstract: "Detect objects in images with a checkpoint, write COCO results and images with their boxes drawn.",
+    discussion: """
+      Images are resized as the reference does (shorter side 800, longer at most 1333) and normalized with ImageNet statistics.
+      --json writes the COCO results list: image_id (the index in the order given, or the number a file is named by),
+      category_id (the checkpoint's original ids), bbox [x, y, w, h] in pixels of the original image, score.
+      """)
+
+  @Option(
+    help: ArgumentHelp("A swift-detr checkpoint folder or a transformers folder (config.json + model.safetensors).", valueName: "DIR"))
+  var weights: String
+
+  @Argument(help: ArgumentHelp("Images (JPEG or PNG), or folders of them.", valueName: "IMAGE_OR_FOLDER"))
+  var inputs: [String]
+
+  @Option(help: "Keep detections scoring above this (0 keeps all of the top detections).")
+  var threshold: Float = 0.5
+
+  @Option(name: .customLong("max-detections"), help: "At most this many detections per image.")
+  var maxDetections = 100
+
+  @Option(name: .customLong("json"), help: ArgumentHelp("Write the COCO results list here.", valueName: "OUT.json"))
+  var jsonPath: String?
+
+  @Option(name: .customLong("output-dir"), help: ArgumentHelp("Write each image with its boxes drawn here.", valueName: "DIR"))
+  var outputDirectory: String?
+
+  @Option(help: "Shorter side the images are resized to.")
+  var size = 800
+
+  @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing.")
+  var maxSize = 1333
+
+  func validate() throws {
+    guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1, got \(threshold)") }
+    guard maxDetections > 0 else { throw ValidationError("--max-detections must be positive, got \(maxDetections)") }
+    guard size > 0, maxSize >= size else { throw ValidationError("--size must be positive and at most --max-size (\(size), \(maxSize))") }
+  }
+
+  func run() throws {
+    let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights))
+    let files = try Self.imageFiles(inputs)
+    var transform = DETRTransform(mode: .evaluation)
+    transform.evaluationSize = size
+    transform.maxSize = maxSize
+    var results: [DetectedBox] = []
+    if let outputDirectory { try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true) }
+    for (index, file) in files.enumerated() {
+      let image = try Image(contentsOf: file)
+      let imageId = Int(file.deletingPathExtension().lastPathComponent) ?? index
+      var random = SeededRandom(seed: 0)
+      let sample = transform.apply(to: image, imageId: imageId, boxes: [], labels: [], isCrowd: [], random: &random)
+      let batch = DetectionBatch(samples: [sample])
+      let detections = withInferenceMode {
+        let output = loaded.detector(images: batch.images, paddingMask: batch.paddingMask)
+        return loaded.detector.postProcessing(
+          logits: output.final.logits, boxes: output.final.boxes, imageSizes: [(image.height, image.width)])[0]
+      }.filtered(threshold: threshold, limit: maxDetections)
+      for (score, (label, box)) in zip(detections.scores, zip(detections.labels, detections.boxes)) {
+        results.append(
+          DetectedBox(
+            imageId: imageId, categoryId: loaded.categories.categoryId(ofIndex: label),
+            box: [box[0], box[1], box[2] - box[0], box[3] - box[1]], score: Double(score)))
+      }
+      print("\(file.lastPathComponent): \(detections.scores.count) detections")
+      if let outputDirectory {
+        var drawn = image
+        drawn.draw(
+          zip(detections.labels, zip(detections.scores, detections.boxes)).map { label, scored in
+            DrawnBox(
+              box: scored.1, classIndex: label, caption: "\(loaded.categories.name(ofIndex: label)) \(String(format: "%.2f", scored.0))")
+          })
+        try drawn.write(
+          to: URL(fileURLWithPath: outputDirectory).appendingPathComponent(file.deletingPathExtension().lastPathComponent + ".jpg"))
+      }
+    }
+    if let jsonPath {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys]
+      try encoder.encode(results).write(to: URL(fileURLWithPath: jsonPath), options: .atomic)
+    }
+  }
+
+  /// The image files named, folders expanded to their JPEG and PNG files in name order.
+  static func imageFiles(_ inputs: [String]) throws -> [URL] {
+    var files: [URL] = []
+    for input in inputs {
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else {
+        throw ValidationError("\(input) does not exist")
+      }
+      if isDirectory.boolValue {
+        let names = try FileManager.default.contentsOfDirectory(atPath: input).filter {
+          ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased())
+        }
+        guard !names.isEmpty else { throw ValidationError("\(input) holds no .jpg, .jpeg or .png files") }
+        files += names.sorted().map { URL(fileURLWithPath: input).appendingPathComponent($0) }
+      } else {
+        files.append(URL(fileURLWithPath: input))
+      }
+    }
+    return files
+  }
+}
