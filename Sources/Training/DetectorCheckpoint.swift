@@ -86,12 +86,18 @@ public enum DetectorCheckpoint {
     } catch {
       throw CheckpointError(path: path, problem: "is not a valid swift-detr checkpoint config (\(error))")
     }
-    guard let config = object["config"] else { throw CheckpointError(path: path, problem: "has no 'config' field") }
     let detector: any Detector
-    do {
-      detector = try DetectorFactory.make(kind: manifest.model, configJSON: JSONSerialization.data(withJSONObject: config))
-    } catch {
-      throw CheckpointError(path: path, problem: "has a 'config' that is not a valid \(manifest.model.rawValue) config (\(error))")
+    if let config = object["config"] {
+      do {
+        detector = try DetectorFactory.make(kind: manifest.model, configJSON: JSONSerialization.data(withJSONObject: config))
+      } catch {
+        throw CheckpointError(path: path, problem: "has a 'config' that is not a valid \(manifest.model.rawValue) config (\(error))")
+      }
+    } else if let preset = object["preset"] as? String {
+      // Converted official checkpoints name their architecture by preset.
+      detector = try DetectorFactory.make(kind: manifest.model, preset: preset)
+    } else {
+      throw CheckpointError(path: path, problem: "has neither a 'config' nor a 'preset' field")
     }
     let weights = try SafeTensors.load(contentsOf: folder.appendingPathComponent("model.safetensors")).tensors
     do {

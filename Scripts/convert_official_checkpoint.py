@@ -1,0 +1,73 @@
+"""Converts a checkpoint of the official repositories (facebookresearch/detr, Atten4Vis/ConditionalDETR,
+fundamentalvision/Deformable-DETR) into a swift-detr checkpoint folder.
+
+    python Scripts/convert_official_checkpoint.py --family deformable-detr --preset r50-two-stage \\
+        --checkpoint r50_deformable_detr_plus_iterative_bbox_refinement_plus_plus_two_stage-checkpoint.pth --output weights/deformable
+
+The .pth is read with torch.load(weights_only=True): tensors only, no code runs. swift-detr's module keys
+equal the official ones, so the weights are written unchanged to model.safetensors; config.json names the
+family and preset (the architecture) and COCO's 91 category ids, which the official class indices are.
+Needs torch and safetensors ("$(Scripts/reference-env.sh)" has both).
+"""
+import argparse
+import json
+import pathlib
+
+import torch
+from safetensors.torch import save_file
+
+PRESETS = {
+    "detr": ["r50", "r101", "small"],
+    "conditional-detr": ["r50", "small"],
+    "deformable-detr": ["r50", "r50-single-scale", "r50-box-refinement", "r50-two-stage", "small"],
+}
+
+# COCO 2017 category ids and names; the other ids up to 90 are unused ("N/A" in the official code).
+COCO_NAMES = {
+    1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 5: "airplane", 6: "bus", 7: "train", 8: "truck", 9: "boat",
+    10: "traffic light", 11: "fire hydrant", 13: "stop sign", 14: "parking meter", 15: "bench", 16: "bird", 17: "cat", 18: "dog",
+    19: "horse", 20: "sheep", 21: "cow", 22: "elephant", 23: "bear", 24: "zebra", 25: "giraffe", 27: "backpack", 28: "umbrella",
+    31: "handbag", 32: "tie", 33: "suitcase", 34: "frisbee", 35: "skis", 36: "snowboard", 37: "sports ball", 38: "kite",
+    39: "baseball bat", 40: "baseball glove", 41: "skateboard", 42: "surfboard", 43: "tennis racket", 44: "bottle",
+    46: "wine glass", 47: "cup", 48: "fork", 49: "knife", 50: "spoon", 51: "bowl", 52: "banana", 53: "apple", 54: "sandwich",
+    55: "orange", 56: "broccoli", 57: "carrot", 58: "hot dog", 59: "pizza", 60: "donut", 61: "cake", 62: "chair", 63: "couch",
+    64: "potted plant", 65: "bed", 67: "dining table", 70: "toilet", 72: "tv", 73: "laptop", 74: "mouse", 75: "remote",
+    76: "keyboard", 77: "cell phone", 78: "microwave", 79: "oven", 80: "toaster", 81: "sink", 82: "refrigerator", 84: "book",
+    85: "clock", 86: "vase", 87: "scissors", 88: "teddy bear", 89: "hair drier", 90: "toothbrush",
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", required=True, choices=sorted(PRESETS))
+    parser.add_argument("--preset", required=True, help="the architecture the checkpoint was trained with")
+    parser.add_argument("--checkpoint", required=True, type=pathlib.Path)
+    parser.add_argument("--output", required=True, type=pathlib.Path)
+    args = parser.parse_args()
+    if args.preset not in PRESETS[args.family]:
+        parser.error(f"--preset {args.preset} is not a preset of {args.family}: {', '.join(PRESETS[args.family])}")
+    try:
+        loaded = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    except Exception as error:  # a pickle with code, or not a checkpoint at all
+        parser.error(f"{args.checkpoint}: cannot be read as a tensors-only checkpoint ({error})")
+    state = loaded.get("model", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        parser.error(f"{args.checkpoint}: holds no state dict (expected a dict of tensors, or one under 'model')")
+    tensors = {k: v.contiguous() for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    head = next((k for k in ("class_embed.weight", "class_embed.0.weight") if k in tensors), None)
+    expected_head = "class_embed.0.weight" if args.family == "deformable-detr" else "class_embed.weight"
+    if head != expected_head:
+        parser.error(f"{args.checkpoint}: does not look like a {args.family} checkpoint (no {expected_head}); check --family")
+    classes = tensors[head].shape[0] - (1 if args.family == "detr" else 0)
+    if classes != 91:
+        parser.error(f"{args.checkpoint}: has {classes} classes; only COCO checkpoints (91) carry known category names")
+    args.output.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(args.output / "model.safetensors"), metadata={"format": "swift-detr", "source": args.checkpoint.name})
+    categories = [{"id": i, "name": COCO_NAMES.get(i, "N/A")} for i in range(91)]
+    config = {"format": "swift-detr", "version": 1, "model": args.family, "preset": args.preset, "categories": {"categories": categories}}
+    (args.output / "config.json").write_text(json.dumps(config, indent=1))
+    print(f"wrote {args.output}: {len(tensors)} tensors, {args.family} {args.preset}")
+
+
+if __name__ == "__main__":
+    main()
