@@ -14,7 +14,7 @@ import TorchTestSupport
   @Test func transformersCheckpointGivesTheSameLogitsAndBoxes() throws {
     let folder = Self.fixture("detr_r50_small")
     let model = try withSeededDefaultGenerator(0) { try DETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
-    #expect(model.config.backbone.blocksPerStage == [3, 4, 6, 3] && model.config.queries == 12 && model.config.classCount == 5)
+    #expect(model.config.backbone.blocksPerStage == [3, 4, 6, 3] && model.config.transformer.queries == 12 && model.config.classCount == 5)
     let expected = try Goldens(folder.appendingPathComponent("expected.safetensors"))
     let padding = expected["pixel_mask"] .== 0
     let output = withInferenceMode { model(images: expected["pixel_values"], paddingMask: padding) }
@@ -70,7 +70,7 @@ import TorchTestSupport
   @Test func transformersCheckpointGivesTheSameLogitsAndBoxes() throws {
     let folder = DETRTests.fixture("conditional_detr_r50_small")
     let model = try withSeededDefaultGenerator(0) { try ConditionalDETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
-    #expect(model.config.decoderLayers == 3 && model.config.classCount == 5)
+    #expect(model.config.transformer.decoderLayers == 3 && model.config.classCount == 5)
     let expected = try Goldens(folder.appendingPathComponent("expected.safetensors"))
     let output = withInferenceMode { model(images: expected["pixel_values"], paddingMask: expected["pixel_mask"] .== 0) }
     expectClose(output.final.logits, expected["logits"], relative: 0, absolute: 1e-4, "logits")

@@ -19,7 +19,7 @@ import TorchTestSupport
     let output = withInferenceMode { model(images: expected["pixel_values"], paddingMask: expected["pixel_mask"] .== 0) }
     expectClose(output.final.logits, expected["logits"], relative: 0, absolute: 1e-4, "\(name) logits")
     expectClose(output.final.boxes, expected["pred_boxes"], relative: 0, absolute: 1e-4, "\(name) boxes")
-    #expect(output.auxiliary.count == model.config.decoderLayers - 1)
+    #expect(output.auxiliary.count == model.config.transformer.decoderLayers - 1)
     #expect((output.encoder != nil) == model.config.twoStage)
   }
 

@@ -15,11 +15,12 @@ public final class ConditionalDETRModel: SingleScaleDetector {
 
   public init(config: ConditionalDETRConfig) {
     self.config = config
-    let d = config.hiddenDim
+    let d = config.transformer.hiddenDim
     decoderLayers = ModuleList(
-      (0..<config.decoderLayers).map {
+      (0..<config.transformer.decoderLayers).map {
         ConditionalDecoderLayer(
-          dim: d, heads: config.heads, feedForwardDim: config.feedForwardDim, dropout: config.dropout, isFirst: $0 == 0)
+          dim: d, heads: config.transformer.heads, feedForwardDim: config.transformer.feedForwardDim, dropout: config.transformer.dropout,
+          isFirst: $0 == 0)
       })
     decoderNorm = LayerNorm(d)
     queryScale = MLP(inputDim: d, hiddenDim: d, outputDim: d, layerCount: 2)
@@ -27,9 +28,9 @@ public final class ConditionalDETRModel: SingleScaleDetector {
     classHead = Linear(d, config.classCount)
     boxHead = MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3)
     super.init(
-      backbone: config.backbone, hiddenDim: d, heads: config.heads, encoderLayers: config.encoderLayers,
-      feedForwardDim: config.feedForwardDim,
-      dropout: config.dropout, queries: config.queries, learnedPositionEncoding: config.learnedPositionEncoding)
+      backbone: config.backbone, hiddenDim: d, heads: config.transformer.heads, encoderLayers: config.transformer.encoderLayers,
+      feedForwardDim: config.transformer.feedForwardDim,
+      dropout: config.transformer.dropout, queries: config.transformer.queries, learnedPositionEncoding: config.learnedPositionEncoding)
     let decoder = Module()
     decoder.registerModule("layers", decoderLayers)
     decoder.registerModule("norm", decoderNorm)
@@ -46,7 +47,7 @@ public final class ConditionalDETRModel: SingleScaleDetector {
     let queryPosition = queryPositions(batch: images.size(0))
     // Reference points (x, y), the same for every layer: [queries, batch, 2].
     let reference = referencePointHead(queryPosition).sigmoid()
-    let sine = sineEmbedding(ofPoints: reference, featuresPerAxis: config.hiddenDim / 2)
+    let sine = sineEmbedding(ofPoints: reference, featuresPerAxis: config.transformer.hiddenDim / 2)
     let referenceLogits = reference.transposed(0, 1).inverseSigmoid()
     var target = queryPosition.zerosLike()
     var outputs: [LayerPredictions] = []

@@ -14,18 +14,19 @@ public final class DETRModel: SingleScaleDetector {
 
   public init(config: DETRConfig) {
     self.config = config
-    let d = config.hiddenDim
+    let d = config.transformer.hiddenDim
     decoderLayers = ModuleList(
-      (0..<config.decoderLayers).map { _ in
-        TransformerDecoderLayer(dim: d, heads: config.heads, feedForwardDim: config.feedForwardDim, dropout: config.dropout)
+      (0..<config.transformer.decoderLayers).map { _ in
+        TransformerDecoderLayer(
+          dim: d, heads: config.transformer.heads, feedForwardDim: config.transformer.feedForwardDim, dropout: config.transformer.dropout)
       })
     decoderNorm = LayerNorm(d)
     classHead = Linear(d, config.classCount + 1)
     boxHead = MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3)
     super.init(
-      backbone: config.backbone, hiddenDim: d, heads: config.heads, encoderLayers: config.encoderLayers,
-      feedForwardDim: config.feedForwardDim,
-      dropout: config.dropout, queries: config.queries, learnedPositionEncoding: config.learnedPositionEncoding)
+      backbone: config.backbone, hiddenDim: d, heads: config.transformer.heads, encoderLayers: config.transformer.encoderLayers,
+      feedForwardDim: config.transformer.feedForwardDim,
+      dropout: config.transformer.dropout, queries: config.transformer.queries, learnedPositionEncoding: config.learnedPositionEncoding)
     let decoder = Module()
     decoder.registerModule("layers", decoderLayers)
     decoder.registerModule("norm", decoderNorm)

@@ -7,33 +7,21 @@ public struct DeformableDETRConfig: Codable, Sendable, Equatable {
   /// Backbone stages used (2 = C3, 3 = C4, 4 = C5); further levels are made by stride-2 convolutions.
   public var backboneStages = [2, 3, 4]
   public var featureLevels = 4
-  public var hiddenDim = 256
-  public var heads = 8
-  public var encoderLayers = 6
-  public var decoderLayers = 6
-  public var feedForwardDim = 1024
-  public var dropout = 0.1
+  public var transformer = TransformerSettings(feedForwardDim: 1024, queries: 300)
   public var encoderPoints = 4
   public var decoderPoints = 4
-  public var queries = 300
   public var classCount = 91
   public var boxRefinement = false
   public var twoStage = false
-  public var auxiliaryLoss = true
-  public var classCost = 2.0
-  public var boxCost = 5.0
-  public var giouCost = 2.0
-  public var classLossWeight = 2.0
-  public var boxLossWeight = 5.0
-  public var giouLossWeight = 2.0
+  public var loss = SetLossSettings(classCost: 2, classLossWeight: 2)
   public var focalAlpha = 0.25
 
   public init() {}
 
-  /// Deformable DETR R50, multi-scale (C3–C5 + 1 extra level).
+  /// Deformable DETR R50, multi-scale (C3–C5 + 1 extra level), 40.1 M parameters.
   public static let r50 = DeformableDETRConfig()
 
-  /// Single-scale: C5 only.
+  /// Single-scale: C5 only (34.1 M).
   public static var r50SingleScale: DeformableDETRConfig {
     var config = DeformableDETRConfig()
     config.backboneStages = [4]
@@ -48,7 +36,7 @@ public struct DeformableDETRConfig: Codable, Sendable, Equatable {
     return config
   }
 
-  /// Two-stage with box refinement (the paper's best).
+  /// Two-stage with box refinement (the paper's best; 41.2 M).
   public static var r50TwoStage: DeformableDETRConfig {
     var config = r50BoxRefinement
     config.twoStage = true
@@ -61,38 +49,19 @@ public struct DeformableDETRConfig: Codable, Sendable, Equatable {
     config.backbone = .resNet(.resNet18)
     config.backboneStages = [3, 4]
     config.featureLevels = 3
-    config.hiddenDim = 128
-    config.heads = 4
-    config.encoderLayers = 3
-    config.decoderLayers = 3
-    config.feedForwardDim = 512
-    config.queries = 100
+    config.transformer = config.transformer.small(queries: 100)
     return config
   }
 
   enum CodingKeys: String, CodingKey {
-    case backbone
+    case backbone, transformer, loss
     case backboneStages = "backbone_stages"
     case featureLevels = "feature_levels"
-    case hiddenDim = "hidden_dim"
-    case heads
-    case encoderLayers = "encoder_layers"
-    case decoderLayers = "decoder_layers"
-    case feedForwardDim = "feed_forward_dim"
-    case dropout
     case encoderPoints = "encoder_points"
     case decoderPoints = "decoder_points"
-    case queries
     case classCount = "class_count"
     case boxRefinement = "box_refinement"
     case twoStage = "two_stage"
-    case auxiliaryLoss = "auxiliary_loss"
-    case classCost = "class_cost"
-    case boxCost = "box_cost"
-    case giouCost = "giou_cost"
-    case classLossWeight = "class_loss_weight"
-    case boxLossWeight = "box_loss_weight"
-    case giouLossWeight = "giou_loss_weight"
     case focalAlpha = "focal_alpha"
   }
 }

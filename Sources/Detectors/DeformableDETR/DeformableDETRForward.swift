@@ -8,7 +8,7 @@ extension DeformableDETRModel {
   public func callAsFunction(images: Tensor, paddingMask: Tensor) -> DetectorOutput {
     let (memory, levels, memoryMask, validRatios) = encode(images: images, paddingMask: paddingMask)
     let batch = images.size(0)
-    let d = config.hiddenDim
+    let d = config.transformer.hiddenDim
 
     var queryPosition: Tensor
     var target: Tensor
@@ -16,20 +16,21 @@ extension DeformableDETRModel {
     var encoderPredictions: LayerPredictions?
     if config.twoStage {
       let (features, proposals) = proposalFeatures(memory: memory, mask: memoryMask, levels: levels)
-      let proposalHead = config.decoderLayers
+      let proposalHead = config.transformer.decoderLayers
       let classLogits = classHeads[proposalHead](features)
       let boxLogits = boxHeads[proposalHead](features) + proposals
       encoderPredictions = LayerPredictions(logits: classLogits, boxes: boxLogits.sigmoid())
-      let top = classLogits[.ellipsis, 0].topK(config.queries, dim: 1).indices
-      let selected = boxLogits.gather(dim: 1, index: top.unsqueezed(dim: -1).expanded(to: [batch, config.queries, 4])).detached()
+      let top = classLogits[.ellipsis, 0].topK(config.transformer.queries, dim: 1).indices
+      let selected = boxLogits.gather(dim: 1, index: top.unsqueezed(dim: -1).expanded(to: [batch, config.transformer.queries, 4]))
+        .detached()
       reference = selected.sigmoid()
       let embedded = proposalProjectionNorm!(proposalProjection!(proposalEmbedding(selected)))
       let parts = embedded.split(size: d, dim: 2)
       (queryPosition, target) = (parts[0], parts[1])
     } else {
       let parts = queryEmbedding!.weight.split(size: d, dim: 1)
-      queryPosition = parts[0].unsqueezed(dim: 0).expanded(to: [batch, config.queries, d])
-      target = parts[1].unsqueezed(dim: 0).expanded(to: [batch, config.queries, d])
+      queryPosition = parts[0].unsqueezed(dim: 0).expanded(to: [batch, config.transformer.queries, d])
+      target = parts[1].unsqueezed(dim: 0).expanded(to: [batch, config.transformer.queries, d])
       reference = referencePointHead!(queryPosition).sigmoid()
     }
 
@@ -63,7 +64,7 @@ extension DeformableDETRModel {
       // The first extra level reads the raw last backbone map; later ones the previous extra level.
       sources.append(inputProjections[level](level == features.count ? features.last! : sources.last!))
     }
-    let encoding = SinePositionEncoding(featuresPerAxis: config.hiddenDim / 2, offset: -0.5)
+    let encoding = SinePositionEncoding(featuresPerAxis: config.transformer.hiddenDim / 2, offset: -0.5)
     var flattened: [Tensor] = []
     var positions: [Tensor] = []
     var masks: [Tensor] = []
@@ -143,7 +144,7 @@ extension DeformableDETRModel {
   /// The sine embedding of proposal boxes given as logits `[batch, queries, 4]` → `[batch, queries, 4 · d/2]`,
   /// coordinates in (cx, cy, w, h) order.
   func proposalEmbedding(_ logits: Tensor) -> Tensor {
-    let features = config.hiddenDim / 2
+    let features = config.transformer.hiddenDim / 2
     let k = Tensor.arange(features).to(.float32)
     let frequencies = Tensor.pow(10000, k.floorDivided(by: 2) * 2 / Double(features))
     let angles = (logits.sigmoid() * (2 * Double.pi)).unsqueezed(dim: -1) / frequencies

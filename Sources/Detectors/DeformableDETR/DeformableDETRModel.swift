@@ -25,7 +25,7 @@ public final class DeformableDETRModel: Module {
   public init(config: DeformableDETRConfig) {
     precondition(config.featureLevels >= config.backboneStages.count, "Deformable DETR: fewer feature levels than backbone stages")
     self.config = config
-    let d = config.hiddenDim
+    let d = config.transformer.hiddenDim
     body = config.backbone.makeResNet()
     var projections: [Sequential] = config.backboneStages.map {
       Sequential([Conv2d(config.backbone.stageChannels[$0 - 1], d, kernelSize: 1), GroupNorm(groups: 32, channels: d)])
@@ -44,19 +44,21 @@ public final class DeformableDETRModel: Module {
     levelEmbedding = Tensor.empty([config.featureLevels, d])
     Initialization.normal(levelEmbedding)
     encoderLayers = ModuleList(
-      (0..<config.encoderLayers).map { _ in
+      (0..<config.transformer.encoderLayers).map { _ in
         DeformableEncoderLayer(
-          dim: d, heads: config.heads, levels: config.featureLevels, points: config.encoderPoints, feedForwardDim: config.feedForwardDim,
-          dropout: config.dropout)
+          dim: d, heads: config.transformer.heads, levels: config.featureLevels, points: config.encoderPoints,
+          feedForwardDim: config.transformer.feedForwardDim,
+          dropout: config.transformer.dropout)
       })
     decoderLayers = ModuleList(
-      (0..<config.decoderLayers).map { _ in
+      (0..<config.transformer.decoderLayers).map { _ in
         DeformableDecoderLayer(
-          dim: d, heads: config.heads, levels: config.featureLevels, points: config.decoderPoints, feedForwardDim: config.feedForwardDim,
-          dropout: config.dropout)
+          dim: d, heads: config.transformer.heads, levels: config.featureLevels, points: config.decoderPoints,
+          feedForwardDim: config.transformer.feedForwardDim,
+          dropout: config.transformer.dropout)
       })
     // One head per decoder layer (+ one for the proposals); clones with refinement, one shared head without.
-    let headCount = config.decoderLayers + (config.twoStage ? 1 : 0)
+    let headCount = config.transformer.decoderLayers + (config.twoStage ? 1 : 0)
     let prior = -Foundation.log((1 - 0.01) / 0.01)
     func makeClassHead() -> Linear {
       let head = Linear(d, config.classCount)
@@ -89,7 +91,7 @@ public final class DeformableDETRModel: Module {
       proposalProjection = Linear(2 * d, 2 * d)
       proposalProjectionNorm = LayerNorm(2 * d)
     } else {
-      queryEmbedding = Embedding(config.queries, 2 * d)
+      queryEmbedding = Embedding(config.transformer.queries, 2 * d)
       let reference = Linear(d, 2)
       Initialization.xavierUniform(reference.weight)
       Initialization.constant(reference.bias!, 0)

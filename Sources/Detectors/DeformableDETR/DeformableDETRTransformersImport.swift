@@ -28,33 +28,16 @@ extension DeformableDETRConfig {
       }
       backboneStages = stages
     }
-    hiddenDim = try checkpoint.value("d_model", default: 256)
-    heads = try checkpoint.value("encoder_attention_heads", default: 8)
-    encoderLayers = try checkpoint.value("encoder_layers", default: 6)
-    decoderLayers = try checkpoint.value("decoder_layers", default: 6)
-    feedForwardDim = try checkpoint.value("encoder_ffn_dim", default: 1024)
-    let decoderHeads: Int = try checkpoint.value("decoder_attention_heads", default: heads)
-    let decoderFeedForward: Int = try checkpoint.value("decoder_ffn_dim", default: feedForwardDim)
-    guard decoderHeads == heads, decoderFeedForward == feedForwardDim else {
-      throw CheckpointError(
-        path: checkpoint.folder.path,
-        problem: "fields 'decoder_attention_heads'/'decoder_ffn_dim' differ from the encoder's; swift-detr uses one value for both")
-    }
-    dropout = try checkpoint.value("dropout", default: 0.1)
+    transformer = try checkpoint.transformerSettings(defaultFeedForward: 1024, defaultQueries: 300)
     encoderPoints = try checkpoint.value("encoder_n_points", default: 4)
     decoderPoints = try checkpoint.value("decoder_n_points", default: 4)
-    queries = try checkpoint.value("num_queries", default: 300)
-    let proposals: Int = try checkpoint.value("two_stage_num_proposals", default: queries)
+    let proposals: Int = try checkpoint.value("two_stage_num_proposals", default: transformer.queries)
     classCount = try checkpoint.classCount()
     boxRefinement = try checkpoint.value("with_box_refine", default: false)
     twoStage = try checkpoint.value("two_stage", default: false)
-    if twoStage { queries = proposals }
-    auxiliaryLoss = try checkpoint.value("auxiliary_loss", default: false)
-    classCost = try checkpoint.value("class_cost", default: 1.0)
-    boxCost = try checkpoint.value("bbox_cost", default: 5.0)
-    giouCost = try checkpoint.value("giou_cost", default: 2.0)
-    boxLossWeight = try checkpoint.value("bbox_loss_coefficient", default: 5.0)
-    giouLossWeight = try checkpoint.value("giou_loss_coefficient", default: 2.0)
+    if twoStage { transformer.queries = proposals }
+    // transformers' default class cost for this family is 1 (the reference's is 2).
+    loss = try checkpoint.lossSettings(SetLossSettings(classCost: 1, classLossWeight: 2), classWeightField: nil)
     focalAlpha = try checkpoint.value("focal_alpha", default: 0.25)
   }
 }
@@ -97,7 +80,7 @@ extension DeformableDETRModel {
         let top = String(key.dropFirst("transformer.decoder.".count))
         if state[top] == nil { state[top] = value }
       }
-      for index in 1..<(config.decoderLayers + (config.twoStage ? 1 : 0)) {
+      for index in 1..<(config.transformer.decoderLayers + (config.twoStage ? 1 : 0)) {
         for (key, value) in state where key.hasPrefix("\(head).0.") {
           let sibling = "\(head).\(index)." + key.dropFirst("\(head).0.".count)
           if state[sibling] == nil { state[sibling] = value }

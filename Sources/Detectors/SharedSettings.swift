@@ -1,0 +1,108 @@
+import Detection
+
+/// The transformer's size, shared by every family's config.
+public struct TransformerSettings: Codable, Sendable, Equatable {
+  public var hiddenDim: Int
+  public var heads: Int
+  public var encoderLayers: Int
+  public var decoderLayers: Int
+  public var feedForwardDim: Int
+  public var dropout: Double
+  public var queries: Int
+
+  public init(
+    hiddenDim: Int = 256, heads: Int = 8, encoderLayers: Int = 6, decoderLayers: Int = 6, feedForwardDim: Int, dropout: Double = 0.1,
+    queries: Int
+  ) {
+    self.hiddenDim = hiddenDim
+    self.heads = heads
+    self.encoderLayers = encoderLayers
+    self.decoderLayers = decoderLayers
+    self.feedForwardDim = feedForwardDim
+    self.dropout = dropout
+    self.queries = queries
+  }
+
+  /// The small CPU variant of a family: 128 wide, 4 heads, 3 + 3 layers, FFN 512.
+  func small(queries: Int) -> TransformerSettings {
+    TransformerSettings(
+      hiddenDim: 128, heads: 4, encoderLayers: 3, decoderLayers: 3, feedForwardDim: 512, dropout: dropout, queries: queries)
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case hiddenDim = "hidden_dim"
+    case heads
+    case encoderLayers = "encoder_layers"
+    case decoderLayers = "decoder_layers"
+    case feedForwardDim = "feed_forward_dim"
+    case dropout
+    case queries
+  }
+}
+
+/// Matching costs and loss weights (the set criterion's settings), shared by every family's config.
+public struct SetLossSettings: Codable, Sendable, Equatable {
+  public var classCost: Double
+  public var boxCost = 5.0
+  public var giouCost = 2.0
+  public var classLossWeight: Double
+  public var boxLossWeight = 5.0
+  public var giouLossWeight = 2.0
+  public var auxiliaryLoss = true
+
+  public init(classCost: Double, classLossWeight: Double) {
+    self.classCost = classCost
+    self.classLossWeight = classLossWeight
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case classCost = "class_cost"
+    case boxCost = "box_cost"
+    case giouCost = "giou_cost"
+    case classLossWeight = "class_loss_weight"
+    case boxLossWeight = "box_loss_weight"
+    case giouLossWeight = "giou_loss_weight"
+    case auxiliaryLoss = "auxiliary_loss"
+  }
+}
+
+extension TransformersCheckpoint {
+  /// The transformer settings of a transformers config; encoder and decoder must agree on heads and FFN width.
+  func transformerSettings(defaultFeedForward: Int, defaultQueries: Int) throws -> TransformerSettings {
+    let heads: Int = try value("encoder_attention_heads", default: 8)
+    let feedForward: Int = try value("encoder_ffn_dim", default: defaultFeedForward)
+    let decoderHeads: Int = try value("decoder_attention_heads", default: heads)
+    let decoderFeedForward: Int = try value("decoder_ffn_dim", default: feedForward)
+    guard decoderHeads == heads, decoderFeedForward == feedForward else {
+      throw CheckpointError(
+        path: folder.path,
+        problem: "fields 'decoder_attention_heads'/'decoder_ffn_dim' differ from the encoder's; swift-detr uses one value for both")
+    }
+    return TransformerSettings(
+      hiddenDim: try value("d_model", default: 256), heads: heads, encoderLayers: try value("encoder_layers", default: 6),
+      decoderLayers: try value("decoder_layers", default: 6), feedForwardDim: feedForward, dropout: try value("dropout", default: 0.1),
+      queries: try value("num_queries", default: defaultQueries))
+  }
+
+  /// The loss settings of a transformers config, with the family's defaults.
+  func lossSettings(_ defaults: SetLossSettings, classWeightField: String?) throws -> SetLossSettings {
+    var settings = defaults
+    settings.classCost = try value("class_cost", default: defaults.classCost)
+    settings.boxCost = try value("bbox_cost", default: defaults.boxCost)
+    settings.giouCost = try value("giou_cost", default: defaults.giouCost)
+    if let classWeightField { settings.classLossWeight = try value(classWeightField, default: defaults.classLossWeight) }
+    settings.boxLossWeight = try value("bbox_loss_coefficient", default: defaults.boxLossWeight)
+    settings.giouLossWeight = try value("giou_loss_coefficient", default: defaults.giouLossWeight)
+    settings.auxiliaryLoss = try value("auxiliary_loss", default: false)
+    return settings
+  }
+
+  /// Checks the model type and the settings every family shares.
+  func requireFamily(_ modelType: String, name: String, positionEncodings: [String]) throws {
+    guard self.modelType == modelType else {
+      throw CheckpointError(path: folder.path, problem: "holds a \"\(self.modelType ?? "?")\" model, not \(name); load it as that family")
+    }
+    try require("activation_function", in: ["relu"], default: "relu")
+    try require("position_embedding_type", in: positionEncodings, default: "sine")
+  }
+}
