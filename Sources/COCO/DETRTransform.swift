@@ -11,6 +11,14 @@ public struct DetectionTarget: Sendable, Equatable {
   public var originalSize: (height: Int, width: Int)
   public var size: (height: Int, width: Int)
 
+  public init(imageId: Int, labels: [Int], boxes: [[Double]], originalSize: (height: Int, width: Int), size: (height: Int, width: Int)) {
+    self.imageId = imageId
+    self.labels = labels
+    self.boxes = boxes
+    self.originalSize = originalSize
+    self.size = size
+  }
+
   public static func == (a: DetectionTarget, b: DetectionTarget) -> Bool {
     a.imageId == b.imageId && a.labels == b.labels && a.boxes == b.boxes && a.originalSize == b.originalSize && a.size == b.size
   }
@@ -22,6 +30,14 @@ public struct TransformedSample: Sendable {
   public var width: Int
   public var height: Int
   public var target: DetectionTarget
+
+  public init(pixels: [Float], width: Int, height: Int, target: DetectionTarget) {
+    precondition(pixels.count == 3 * width * height, "TransformedSample: \(pixels.count) values for 3x\(height)x\(width)")
+    self.pixels = pixels
+    self.width = width
+    self.height = height
+    self.target = target
+  }
 }
 
 /// DETR's data recipe (Carion et al.), box-aware and deterministic for a given random source.

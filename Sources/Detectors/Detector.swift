@@ -25,26 +25,51 @@ public protocol Detector: Module {
   var postProcessing: PostProcessing { get }
   /// The architecture config as JSON (the family's Codable config).
   func encodedConfig() throws -> Data
+  /// The family's set criterion with its configured costs and weights.
+  func makeCriterion() -> SetCriterion
+  /// Whether to train the auxiliary decoder-layer losses.
+  var usesAuxiliaryLoss: Bool { get }
   /// `images [batch, 3, H, W]` normalized, `paddingMask [batch, H, W]` true on padding.
   func callAsFunction(images: Tensor, paddingMask: Tensor) -> DetectorOutput
+}
+
+extension SetLossSettings {
+  /// The criterion these settings describe, with the given classification loss and matching cost.
+  func criterion(classification: SetCriterion.Classification, cost: ClassificationCost) -> SetCriterion {
+    SetCriterion(
+      matcher: HungarianMatcher(classWeight: classCost, boxWeight: boxCost, giouWeight: giouCost, classificationCost: cost),
+      classification: classification, classWeight: classLossWeight, boxWeight: boxLossWeight, giouWeight: giouLossWeight)
+  }
 }
 
 extension DETRModel: Detector {
   public var kind: ModelKind { .detr }
   public var postProcessing: PostProcessing { .softmax }
+  public var usesAuxiliaryLoss: Bool { config.loss.auxiliaryLoss }
   public func encodedConfig() throws -> Data { try JSONEncoder().encode(config) }
+  public func makeCriterion() -> SetCriterion {
+    config.loss.criterion(classification: .crossEntropy(noObjectWeight: config.noObjectWeight), cost: .softmax)
+  }
 }
 
 extension ConditionalDETRModel: Detector {
   public var kind: ModelKind { .conditionalDETR }
   public var postProcessing: PostProcessing { .sigmoidTopK(100) }
+  public var usesAuxiliaryLoss: Bool { config.loss.auxiliaryLoss }
   public func encodedConfig() throws -> Data { try JSONEncoder().encode(config) }
+  public func makeCriterion() -> SetCriterion {
+    config.loss.criterion(classification: .focal(alpha: config.focalAlpha, gamma: 2), cost: .focal(alpha: config.focalAlpha, gamma: 2))
+  }
 }
 
 extension DeformableDETRModel: Detector {
   public var kind: ModelKind { .deformableDETR }
   public var postProcessing: PostProcessing { .sigmoidTopK(100) }
+  public var usesAuxiliaryLoss: Bool { config.loss.auxiliaryLoss }
   public func encodedConfig() throws -> Data { try JSONEncoder().encode(config) }
+  public func makeCriterion() -> SetCriterion {
+    config.loss.criterion(classification: .focal(alpha: config.focalAlpha, gamma: 2), cost: .focal(alpha: config.focalAlpha, gamma: 2))
+  }
 }
 
 /// Builds a detector of a kind from a preset or from its config JSON.

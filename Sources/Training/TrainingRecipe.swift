@@ -1,0 +1,54 @@
+import Detectors
+
+/// How a detector is trained (apart from its architecture): the reference recipes as presets.
+public struct TrainingRecipe: Codable, Sendable, Equatable {
+  public var epochs: Int
+  public var batchSize = 2
+  public var learningRate: Double
+  /// Learning rate of the backbone (parameters named `backbone.0...`); 0 freezes it.
+  public var backboneLearningRate: Double
+  /// Multiplier of the learning rate of Deformable DETR's sampling-offset and reference-point projections.
+  public var offsetLearningRateFactor = 1.0
+  public var weightDecay = 1e-4
+  /// The epoch after which the learning rate is multiplied by 0.1.
+  public var learningRateDropEpoch: Int
+  /// Global gradient-norm limit (0 disables clipping).
+  public var gradientClipNorm = 0.1
+  public var seed: UInt64 = 42
+
+  public init(epochs: Int, learningRate: Double, backboneLearningRate: Double, learningRateDropEpoch: Int) {
+    self.epochs = epochs
+    self.learningRate = learningRate
+    self.backboneLearningRate = backboneLearningRate
+    self.learningRateDropEpoch = learningRateDropEpoch
+  }
+
+  /// The reference recipe of a family: DETR 300 epochs (drop at 200), lr 1e-4 / backbone 1e-5;
+  /// Conditional DETR 50 (drop at 40), same rates; Deformable DETR 50 (drop at 40), lr 2e-4 /
+  /// backbone 2e-5, offsets ×0.1. Weight decay 1e-4, gradient clipping 0.1, batch 2 per device.
+  public static func reference(for kind: ModelKind) -> TrainingRecipe {
+    switch kind {
+    case .detr: return TrainingRecipe(epochs: 300, learningRate: 1e-4, backboneLearningRate: 1e-5, learningRateDropEpoch: 200)
+    case .conditionalDETR: return TrainingRecipe(epochs: 50, learningRate: 1e-4, backboneLearningRate: 1e-5, learningRateDropEpoch: 40)
+    case .deformableDETR:
+      var recipe = TrainingRecipe(epochs: 50, learningRate: 2e-4, backboneLearningRate: 2e-5, learningRateDropEpoch: 40)
+      recipe.offsetLearningRateFactor = 0.1
+      return recipe
+    }
+  }
+
+  /// The learning-rate multiplier in `epoch` (0-based).
+  public func learningRateFactor(epoch: Int) -> Double { epoch >= learningRateDropEpoch ? 0.1 : 1 }
+
+  enum CodingKeys: String, CodingKey {
+    case epochs
+    case batchSize = "batch_size"
+    case learningRate = "learning_rate"
+    case backboneLearningRate = "backbone_learning_rate"
+    case offsetLearningRateFactor = "offset_learning_rate_factor"
+    case weightDecay = "weight_decay"
+    case learningRateDropEpoch = "learning_rate_drop_epoch"
+    case gradientClipNorm = "gradient_clip_norm"
+    case seed
+  }
+}
