@@ -27,7 +27,7 @@ public enum DetectorCheckpoint {
   /// Writes `folder` safely: into a temporary sibling first; an existing checkpoint is moved aside
   /// to `.<name>.previous` and removed only once the new one is in place. A crash at any moment leaves
   /// a complete checkpoint at `folder` or at its `.previous` sibling, which `load` falls back to.
-  public static func save(_ detector: any Detector, categories: CategoryMap, to folder: URL) throws {
+  public static func save(_ detector: any Detector, categories: CategoryMap, to folder: URL, extraFiles: [String: Data] = [:]) throws {
     let manager = FileManager.default
     let parent = folder.deletingLastPathComponent()
     let temporary = parent.appendingPathComponent(".\(folder.lastPathComponent).partial-\(UUID().uuidString)")
@@ -42,6 +42,7 @@ public enum DetectorCheckpoint {
       var tensors: [String: Tensor] = [:]
       for (key, tensor) in detector.stateDict() { tensors[key] = tensor.detached() }
       try SafeTensors.save(tensors, metadata: ["format": format], to: temporary.appendingPathComponent("model.safetensors"))
+      for (name, data) in extraFiles { try data.write(to: temporary.appendingPathComponent(name)) }
       let previous = previousFolder(of: folder)
       if manager.fileExists(atPath: folder.path) {
         try? manager.removeItem(at: previous)

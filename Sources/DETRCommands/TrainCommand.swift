@@ -1,0 +1,169 @@
+import ArgumentParser
+import COCO
+import Detection
+import Detectors
+import Foundation
+import Torch
+import Training
+
+extension ModelKind: ExpressibleByArgument {}
+
+/// `detr train`: trains a detector on COCO-format data (by default the built-in synthetic shapes).
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Train a detector on COCO-format data, or on the built-in synthetic dataset when no data is given.",
+    discussion: "Model kinds and presets: "
+      + ModelKind.allCases.map { "\($0.rawValue) (\($0.presets.joined(separator: ", ")))" }.joined(separator: "; "))
+
+  @Option(help: "The detector family.")
+  var model: ModelKind = .deformableDETR
+
+  @Option(help: "A preset of the family (see the list above).")
+  var preset = "small"
+
+  @Option(help: ArgumentHelp("An architecture config JSON of the family, instead of a preset.", valueName: "FILE.json"))
+  var config: String?
+
+  @Option(help: ArgumentHelp("Folder of the images.", valueName: "DIR"))
+  var data: String?
+
+  @Option(name: .customLong("train-annotations"), help: ArgumentHelp("COCO annotations of the training images.", valueName: "A.json"))
+  var trainAnnotations: String?
+
+  @Option(name: .customLong("val-annotations"), help: ArgumentHelp("COCO annotations of the validation images.", valueName: "B.json"))
+  var validationAnnotations: String?
+
+  @Option(help: ArgumentHelp("Run folder: checkpoints, metrics and configs.", valueName: "DIR"))
+  var output = "runs/train"
+
+  @Option(help: "Epochs (default: the family's reference recipe).")
+  var epochs: Int?
+
+  @Option(name: .customLong("max-iterations"), help: "Stop after this many optimizer steps.")
+  var maxIterations: Int?
+
+  @Option(name: .customLong("batch-size"), help: "Images per step.")
+  var batchSize = 2
+
+  @Option(help: "Seed of initialization, data order and augmentation.")
+  var seed: UInt64 = 42
+
+  @Option(name: .customLong("learning-rate"), help: "Base learning rate (default: the reference recipe's).")
+  var learningRate: Double?
+
+  @Option(name: .customLong("image-scale"), help: "Scale of DETR's image sizes (800 shorter side at 1; the synthetic data uses 0.4).")
+  var imageScale: Double?
+
+  @Option(name: .customLong("synthetic-images"), help: "Images of the synthetic dataset when no data is given.")
+  var syntheticImages = 1000
+
+  @Option(name: .customLong("checkpoint-every"), help: "Save the last checkpoint every this many steps.")
+  var checkpointEvery = 50
+
+  @Option(name: .customLong("log-every"), help: "Print and record the losses every this many steps.")
+  var logEvery = 10
+
+  @Flag(help: "Continue the run in --output from its last checkpoint.")
+  var resume = false
+
+  func validate() throws {
+    guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+    if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
+    if let maxIterations, maxIterations <= 0 { throw ValidationError("--max-iterations must be positive, got \(maxIterations)") }
+    guard model.presets.contains(preset) || config != nil else {
+      throw ValidationError("--preset \(preset) is not a preset of \(model.rawValue); presets: \(model.presets.joined(separator: ", "))")
+    }
+    let given = [data, trainAnnotations].compactMap { $0 }.count
+    guard given == 0 || given == 2 else {
+      throw ValidationError("--data and --train-annotations go together (and --val-annotations optionally)")
+    }
+    guard checkpointEvery > 0, logEvery > 0 else { throw ValidationError("--checkpoint-every and --log-every must be positive") }
+  }
+
+  func run() throws {
+    Torch.manualSeed(seed)
+    let (imageFolder, trainFile, validationFile, scale) = try dataset()
+    let policy = DetectionDataset.Policy()
+    let train = try DetectionDataset(annotationsFile: trainFile, imageDirectory: imageFolder, policy: policy)
+    if !train.report.isClean { print("training annotations:\n\(train.report.summary)") }
+    var recipe = TrainingRecipe.reference(for: model)
+    recipe.batchSize = batchSize
+    recipe.seed = seed
+    if let epochs {
+      recipe.epochs = epochs
+      recipe.learningRateDropEpoch = Swift.max(1, epochs * 4 / 5)
+    }
+    if let learningRate {
+      recipe.backboneLearningRate *= learningRate / recipe.learningRate
+      recipe.learningRate = learningRate
+    }
+    let detector = try makeDetector(classCount: train.categories.count)
+    let trainLoader = DetectionLoader(
+      dataset: train, transform: .scaled(.training, by: scale), batchSize: batchSize, shuffle: true, seed: seed, dropLast: false)
+    var validation: (loader: DetectionLoader, annotations: URL)?
+    if let validationFile {
+      let set = try DetectionDataset(annotationsFile: validationFile, imageDirectory: imageFolder, policy: policy)
+      validation = (
+        DetectionLoader(dataset: set, transform: .scaled(.evaluation, by: scale), batchSize: batchSize, shuffle: false, seed: seed),
+        validationFile
+      )
+    }
+    let trainer = try Trainer(
+      detector: detector, categories: train.categories, recipe: recipe, trainLoader: trainLoader, validation: validation,
+      output: URL(fileURLWithPath: output))
+    trainer.maxIterations = maxIterations
+    trainer.checkpointEvery = checkpointEvery
+    trainer.logEvery = logEvery
+    if resume {
+      guard try trainer.resume() else { throw ValidationError("--resume: \(output) has no checkpoint to continue from") }
+      print("resumed at epoch \(trainer.position.epoch + 1), step \(trainer.position.step)")
+    }
+    try trainer.run()
+    print("done: \(trainer.position.step) steps; checkpoints in \(output)/last\(validation == nil ? "" : " and \(output)/best")")
+  }
+
+  /// The images folder, annotation files and image scale: the user's, or the synthetic dataset made once in a cache folder.
+  func dataset() throws -> (URL, URL, URL?, Double) {
+    if let data, let trainAnnotations {
+      return (
+        URL(fileURLWithPath: data), URL(fileURLWithPath: trainAnnotations), validationAnnotations.map(URL.init(fileURLWithPath:)),
+        imageScale ?? 1
+      )
+    }
+    let cache = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/swift-detr/shapes-\(syntheticImages)-320-0")
+    if !FileManager.default.fileExists(atPath: cache.appendingPathComponent("annotations/val.json").path) {
+      print("synthesizing the built-in dataset (\(syntheticImages) images) into \(cache.path)")
+      try SyntheticShapes.generate(to: cache, images: syntheticImages, size: 320, seed: 0)
+    }
+    return (
+      cache.appendingPathComponent("images"), cache.appendingPathComponent("annotations/train.json"),
+      cache.appendingPathComponent("annotations/val.json"),
+      imageScale ?? 0.4
+    )
+  }
+
+  func makeDetector(classCount: Int) throws -> any Detector {
+    var json: Data
+    if let config {
+      do {
+        json = try Data(contentsOf: URL(fileURLWithPath: config))
+      } catch {
+        throw ValidationError("--config \(config) cannot be read (\(error.localizedDescription))")
+      }
+    } else {
+      json = try DetectorFactory.make(kind: model, preset: preset).encodedConfig()
+    }
+    // The class count comes from the data.
+    guard var object = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else {
+      throw ValidationError("--config \(config ?? preset) is not a JSON object")
+    }
+    object["class_count"] = classCount
+    json = try JSONSerialization.data(withJSONObject: object)
+    do {
+      return try DetectorFactory.make(kind: model, configJSON: json)
+    } catch {
+      throw ValidationError("--config \(config ?? preset) is not a valid \(model.rawValue) config: \(error)")
+    }
+  }
+}

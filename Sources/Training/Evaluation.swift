@@ -1,0 +1,46 @@
+import COCO
+import COCOEval
+import Detection
+import Detectors
+import Foundation
+import Torch
+
+/// Runs a detector over a dataset and scores it as pycocotools would.
+public enum DetectorEvaluation {
+  /// COCO results for every image of `loader` (boxes in original pixels, original category ids).
+  public static func detections(of detector: any Detector, loader: DetectionLoader, categories: CategoryMap) throws -> [DetectedBox] {
+    let wasTraining = detector.isTraining
+    detector.eval()
+    defer { detector.train(wasTraining) }
+    var results: [DetectedBox] = []
+    let stream = loader.batches(epoch: 0)
+    while let loaded = try stream.nextBatch() {
+      guard let batch = loaded.batch else { continue }
+      let perImage = withInferenceMode {
+        let output = detector(images: batch.images, paddingMask: batch.paddingMask)
+        return detector.postProcessing(
+          logits: output.final.logits, boxes: output.final.boxes, imageSizes: batch.targets.map(\.originalSize))
+      }
+      for (target, detections) in zip(batch.targets, perImage) {
+        let kept = detections.filtered(threshold: 0, limit: 100)
+        for (score, (label, box)) in zip(kept.scores, zip(kept.labels, kept.boxes)) where label < categories.count {
+          results.append(
+            DetectedBox(
+              imageId: target.imageId, categoryId: categories.categoryId(ofIndex: label),
+              box: [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+              score: Double(score)))
+        }
+      }
+    }
+    return results
+  }
+
+  /// The pycocotools metrics of `detector` on the dataset behind `loader`, against `annotationsFile`.
+  public static func evaluate(_ detector: any Detector, loader: DetectionLoader, categories: CategoryMap, annotationsFile: URL) throws
+    -> EvaluationResult
+  {
+    let groundTruth = try GroundTruth.load(contentsOf: annotationsFile)
+    let found = try detections(of: detector, loader: loader, categories: categories)
+    return COCOEvaluator().evaluate(groundTruth: groundTruth, detections: found)
+  }
+}

@@ -1,0 +1,147 @@
+import COCO
+import COCOEval
+import Detection
+import Detectors
+import Foundation
+import Torch
+import TorchNN
+
+/// Where a run is: resumable exactly from here.
+public struct TrainingPosition: Codable, Sendable, Equatable {
+  public var epoch = 0
+  /// Batches of `epoch` already done.
+  public var batch = 0
+  /// Optimizer steps done.
+  public var step = 0
+  public var bestAP: Double?
+
+  enum CodingKeys: String, CodingKey {
+    case epoch, batch, step
+    case bestAP = "best_ap"
+  }
+}
+
+/// Trains a detector on a dataset: the reference recipe, evaluation with COCO metrics, metrics
+/// files, and checkpoints after which a killed run resumes exactly as if it had not stopped.
+///
+/// The output folder holds `config.json` (family, config, categories, recipe), `last/` and `best/`
+/// checkpoints (with `optimizer.safetensors`, `trainer.json` and the RNG state in `rng.safetensors`),
+/// and `metrics.jsonl` / `metrics.csv`.
+public final class Trainer {
+  public let detector: any Detector
+  public let categories: CategoryMap
+  public let recipe: TrainingRecipe
+  public let trainLoader: DetectionLoader
+  public let validation: (loader: DetectionLoader, annotations: URL)?
+  public let output: URL
+  public var maxIterations: Int?
+  public var checkpointEvery = 50
+  public var logEvery = 10
+  public private(set) var position = TrainingPosition()
+  let optimizer: AdamW
+  let criterion: SetCriterion
+  var metrics: MetricsLog
+
+  public init(
+    detector: any Detector, categories: CategoryMap, recipe: TrainingRecipe, trainLoader: DetectionLoader,
+    validation: (loader: DetectionLoader, annotations: URL)?, output: URL
+  ) throws {
+    self.detector = detector
+    self.categories = categories
+    self.recipe = recipe
+    self.trainLoader = trainLoader
+    self.validation = validation
+    self.output = output
+    try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+    detector.train()
+    if let resnet = detector.namedModules().first(where: { $0.name == "backbone.0.body" })?.module as? ResNet {
+      if recipe.backboneLearningRate > 0 { resnet.freezeStemAndFirstStage() } else { resnet.freeze() }
+    }
+    optimizer = AdamW(groups: parameterGroups(of: detector, recipe: recipe))
+    criterion = detector.makeCriterion()
+    metrics = try MetricsLog(folder: output)
+  }
+
+  /// Restores model, optimizer, position and RNG from `output/last`. Returns false when there is none.
+  @discardableResult
+  public func resume() throws -> Bool {
+    let last = output.appendingPathComponent("last")
+    let folder = FileManager.default.fileExists(atPath: last.path) ? last : DetectorCheckpoint.previousFolder(of: last)
+    guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("trainer.json").path) else { return false }
+    try detector.load(stateDict: SafeTensors.load(contentsOf: folder.appendingPathComponent("model.safetensors")).tensors)
+    try optimizer.load(stateDict: SafeTensors.load(contentsOf: folder.appendingPathComponent("optimizer.safetensors")).tensors)
+    position = try JSONDecoder().decode(TrainingPosition.self, from: Data(contentsOf: folder.appendingPathComponent("trainer.json")))
+    if let state = try SafeTensors.load(contentsOf: folder.appendingPathComponent("rng.safetensors")).tensors["default_generator"] {
+      Generator.defaultState = state
+    }
+    detector.train()
+    try metrics.truncate(afterStep: position.step)
+    return true
+  }
+
+  /// Trains to the end of the recipe (or `maxIterations` steps), evaluating after each epoch.
+  public func run(progress: (String) -> Void = { print($0) }) throws {
+    let epochs = recipe.epochs
+    let start = Date()
+    var imagesSinceLog = 0
+    var logStart = Date()
+    while position.epoch < epochs {
+      let factor = recipe.learningRateFactor(epoch: position.epoch)
+      optimizer.setLearningRates(parameterGroups(of: detector, recipe: recipe).map { $0.learningRate * factor })
+      let stream = trainLoader.batches(epoch: position.epoch, startingAt: position.batch)
+      while let loaded = try stream.nextBatch() {
+        if let maxIterations, position.step >= maxIterations { break }
+        for skipped in loaded.skipped { progress("skipped \(skipped)") }
+        if let batch = loaded.batch {
+          let losses = try trainingStep(
+            detector: detector, criterion: criterion, optimizer: optimizer, batch: batch, clipNorm: recipe.gradientClipNorm,
+            step: position.step)
+          imagesSinceLog += batch.targets.count
+          position.step += 1
+          if position.step % logEvery == 0 {
+            let seconds = Date().timeIntervalSince(logStart)
+            let rate = Double(imagesSinceLog) / Swift.max(seconds, 1e-9)
+            try metrics.append(
+              step: position.step, epoch: position.epoch, losses: losses, learningRate: optimizer.groups[0].learningRate,
+              imagesPerSecond: rate)
+            progress(
+              "epoch \(position.epoch + 1)/\(epochs) step \(position.step)  loss \(String(format: "%.4f", losses.total))  "
+                + "\(String(format: "%.2f", rate)) img/s  \(String(format: "%.0f", Date().timeIntervalSince(start))) s")
+            (imagesSinceLog, logStart) = (0, Date())
+          }
+        }
+        position.batch = loaded.index + 1
+        if position.step % checkpointEvery == 0 { try saveCheckpoint(named: "last") }
+      }
+      if let maxIterations, position.step >= maxIterations { break }
+      position.epoch += 1
+      position.batch = 0
+      try saveCheckpoint(named: "last")
+      if let validation { try evaluate(validation, progress: progress) }
+    }
+    try saveCheckpoint(named: "last")
+  }
+
+  func evaluate(_ validation: (loader: DetectionLoader, annotations: URL), progress: (String) -> Void) throws {
+    let result = try DetectorEvaluation.evaluate(
+      detector, loader: validation.loader, categories: categories, annotationsFile: validation.annotations)
+    let stats = result.stats
+    try metrics.appendEvaluation(step: position.step, epoch: position.epoch, stats: stats)
+    progress(result.summaryText)
+    if stats[0] > (position.bestAP ?? -1) {
+      position.bestAP = stats[0]
+      try saveCheckpoint(named: "best")
+    }
+  }
+
+  /// Writes model, optimizer, position and RNG state into one checkpoint folder, replaced safely.
+  func saveCheckpoint(named name: String) throws {
+    let folder = output.appendingPathComponent(name)
+    let extra: [String: Data] = [
+      "optimizer.safetensors": try SafeTensors.encode(optimizer.stateDict()),
+      "trainer.json": try JSONEncoder().encode(position),
+      "rng.safetensors": try SafeTensors.encode(["default_generator": Generator.defaultState]),
+    ]
+    try DetectorCheckpoint.save(detector, categories: categories, to: folder, extraFiles: extra)
+  }
+}

@@ -1,0 +1,73 @@
+import COCO
+import Detection
+import Detectors
+import Foundation
+import Testing
+import Torch
+import TorchNN
+import TorchTestSupport
+
+@testable import Training
+
+/// A run stopped at a checkpoint and resumed ends with the same weights and losses as a run never stopped.
+@Suite(.serialized) struct ResumeTests {
+  static let data: URL = {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("resume-data-\(ProcessInfo.processInfo.processIdentifier)")
+    try! SyntheticShapes.generate(to: folder, images: 16, size: 96, seed: 2)
+    return folder
+  }()
+
+  func makeTrainer(output: URL) throws -> Trainer {
+    let dataset = try DetectionDataset(
+      annotationsFile: Self.data.appendingPathComponent("annotations/train.json"),
+      imageDirectory: Self.data.appendingPathComponent("images"))
+    var config = DETRConfig()
+    config.backbone = TrainingStepTests.tinyBackbone
+    config.transformer = TrainingStepTests.tinyTransformer
+    config.transformer.dropout = 0.1  // dropout draws random numbers: the RNG state must be restored too
+    config.classCount = dataset.categories.count
+    let detector = DETRModel(config: config)
+    var recipe = TrainingRecipe.reference(for: .detr)
+    (recipe.epochs, recipe.learningRateDropEpoch, recipe.learningRate) = (2, 1, 1e-3)
+    let loader = DetectionLoader(dataset: dataset, transform: .scaled(.training, by: 0.1), batchSize: 2, shuffle: true, seed: 5)
+    let trainer = try Trainer(
+      detector: detector, categories: dataset.categories, recipe: recipe, trainLoader: loader, validation: nil, output: output)
+    (trainer.checkpointEvery, trainer.logEvery) = (3, 1)
+    return trainer
+  }
+
+  @Test func resumedEqualsUninterrupted() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let straight = try withSeededDefaultGenerator(9) { () throws -> Trainer in
+      let trainer = try makeTrainer(output: root.appendingPathComponent("straight"))
+      try trainer.run(progress: { _ in })
+      return trainer
+    }
+    try withSeededDefaultGenerator(9) {
+      let first = try makeTrainer(output: root.appendingPathComponent("interrupted"))
+      first.maxIterations = 9  // stops mid-epoch 2, after the checkpoint at step 9
+      try first.run(progress: { _ in })
+    }
+    let resumed = try withSeededDefaultGenerator(123) { () throws -> Trainer in
+      let trainer = try makeTrainer(output: root.appendingPathComponent("interrupted"))
+      #expect(try trainer.resume())
+      #expect(trainer.position.step == 9)
+      try trainer.run(progress: { _ in })
+      return trainer
+    }
+    #expect(resumed.position == straight.position)
+    for ((key, a), (_, b)) in zip(straight.detector.stateDict(), resumed.detector.stateDict()) {
+      expectClose(b, a, relative: 0, absolute: 1e-6, key)
+    }
+    let metrics = { (run: String) in try String(contentsOf: root.appendingPathComponent("\(run)/metrics.jsonl"), encoding: .utf8) }
+    let losses = { (text: String) in
+      text.split(separator: "\n").map { line in
+        ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["loss"] as? Double ?? -1
+      }
+    }
+    let (a, b) = (losses(try metrics("straight")), losses(try metrics("interrupted")))
+    #expect(a.count == b.count && a.count == 14, "2 epochs of 7 batches")
+    for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-6 * max(1, abs(x)), "losses step by step: \(x) vs \(y)") }
+  }
+}
