@@ -1,6 +1,8 @@
 import ArgumentParser
+import COCO
 import COCOEval
 import Foundation
+import Training
 
 /// `detr evaluate`: COCO bbox metrics of a results file, equal to pycocotools.
 struct EvaluateCommand: ParsableCommand {
@@ -8,7 +10,8 @@ struct EvaluateCommand: ParsableCommand {
     commandName: "evaluate",
     abstract: "Evaluate COCO-format detections against ground truth (bbox AP/AR, equal to pycocotools).",
     discussion: """
-      DETS.json is a COCO results list: [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...].
+      Either a results file (--detections DETS.json, a COCO results list: [{"image_id", "category_id",
+      "bbox": [x, y, w, h], "score"}, ...]) or a model (--weights DIR --images DIR) is evaluated.
       Prints pycocotools' 12 summary lines and a per-category AP table. --json writes
       {"stats": [12 numbers], "per_category": {"<category id>": AP}} at full precision.
       """)
@@ -17,14 +20,39 @@ struct EvaluateCommand: ParsableCommand {
   var annotationsPath: String
 
   @Option(name: .customLong("detections"), help: ArgumentHelp("The detections: a COCO results file.", valueName: "DETS.json"))
-  var detectionsPath: String
+  var detectionsPath: String?
+
+  @Option(help: ArgumentHelp("A checkpoint to run instead of reading detections (ours or a transformers folder).", valueName: "DIR"))
+  var weights: String?
+
+  @Option(help: ArgumentHelp("The images of the ground truth, with --weights.", valueName: "DIR"))
+  var images: String?
+
+  @Option(name: .customLong("detections-out"), help: ArgumentHelp("With --weights, also write the detections here.", valueName: "DETS.json"))
+  var detectionsOut: String?
+
+  @Option(name: .customLong("image-scale"), help: "With --weights: scale of the evaluation size (800 shorter side at 1).")
+  var imageScale = 1.0
+
+  func validate() throws {
+    switch (detectionsPath, weights, images) {
+    case (.some, nil, nil): break
+    case (nil, .some, .some): break
+    default: throw ValidationError("give either --detections, or --weights with --images")
+    }
+  }
 
   @Option(name: .customLong("json"), help: ArgumentHelp("Also write the numbers to this file.", valueName: "OUT.json"))
   var jsonPath: String?
 
   func run() throws {
     let groundTruth = try GroundTruth.load(contentsOf: URL(fileURLWithPath: annotationsPath))
-    let detections = try DetectedBox.load(contentsOf: URL(fileURLWithPath: detectionsPath), checkedAgainst: groundTruth)
+    let detections: [DetectedBox]
+    if let detectionsPath {
+      detections = try DetectedBox.load(contentsOf: URL(fileURLWithPath: detectionsPath), checkedAgainst: groundTruth)
+    } else {
+      detections = try runModel()
+    }
     let result = COCOEvaluator().evaluate(groundTruth: groundTruth, detections: detections)
     print(result.summaryText)
     print("")
@@ -32,6 +60,23 @@ struct EvaluateCommand: ParsableCommand {
     if let jsonPath {
       try EvaluationReport(result).write(to: URL(fileURLWithPath: jsonPath))
     }
+  }
+}
+
+extension EvaluateCommand {
+  /// Detections of the checkpoint on the ground truth's images (evaluation transform, batch 1).
+  func runModel() throws -> [DetectedBox] {
+    let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights!))
+    let dataset = try DetectionDataset(annotationsFile: URL(fileURLWithPath: annotationsPath), imageDirectory: URL(fileURLWithPath: images!))
+    // Results use the checkpoint's category ids; the dataset's own map only drives its targets.
+    let loader = DetectionLoader(dataset: dataset, transform: .scaled(.evaluation, by: imageScale), batchSize: 1, shuffle: false, seed: 0)
+    let detections = try DetectorEvaluation.detections(of: loaded.detector, loader: loader, categories: loaded.categories)
+    if let detectionsOut {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys]
+      try encoder.encode(detections).write(to: URL(fileURLWithPath: detectionsOut), options: .atomic)
+    }
+    return detections
   }
 }
 

@@ -67,6 +67,9 @@ struct TrainCommand: ParsableCommand {
   @Flag(help: "Continue the run in --output from its last checkpoint.")
   var resume = false
 
+  @Option(name: .customLong("init-from"), help: ArgumentHelp("Start from these weights (ours or a transformers folder); keys that do not fit, such as another class count's heads, are reported and left as initialized.", valueName: "DIR"))
+  var initFrom: String?
+
   func validate() throws {
     guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
     if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
@@ -99,6 +102,7 @@ struct TrainCommand: ParsableCommand {
       recipe.learningRate = learningRate
     }
     let detector = try makeDetector(classCount: train.categories.count)
+    if let initFrom { try initialize(detector, from: initFrom) }
     let trainLoader = DetectionLoader(
       dataset: train, transform: .scaled(.training, by: scale), batchSize: batchSize, shuffle: true, seed: seed, dropLast: false)
     var validation: (loader: DetectionLoader, annotations: URL)?
@@ -141,6 +145,22 @@ struct TrainCommand: ParsableCommand {
       cache.appendingPathComponent("annotations/val.json"),
       imageScale ?? 0.4
     )
+  }
+
+  /// Loads the weights that fit from another checkpoint of the same family, reporting the rest.
+  func initialize(_ detector: any Detector, from folder: String) throws {
+    let source = try DetectorCheckpoint.load(URL(fileURLWithPath: folder))
+    guard source.detector.kind == detector.kind else {
+      throw ValidationError("--init-from \(folder) holds a \(source.detector.kind.rawValue) model; this run trains \(detector.kind.rawValue)")
+    }
+    let weights = Dictionary(source.detector.stateDict().map { ($0.key, $0.tensor) }, uniquingKeysWith: { first, _ in first })
+    let total = detector.stateDict().count
+    let report = try detector.load(stateDict: weights, strict: false)
+    guard report.loaded.count * 2 >= total else {
+      throw ValidationError(
+        "--init-from \(folder) fits only \(report.loaded.count) of \(total) tensors: its architecture differs from this run's; choose the matching --preset or --config\n\(report.summary(listing: 5))")
+    }
+    print("initialized \(report.loaded.count) of \(total) tensors from \(folder)" + (report.isComplete ? "" : "; not loaded:\n\(report.summary(listing: 10))"))
   }
 
   func makeDetector(classCount: Int) throws -> any Detector {
