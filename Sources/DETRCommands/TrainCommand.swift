@@ -158,9 +158,9 @@ struct TrainCommand: ParsableCommand {
     let report = try detector.load(stateDict: weights, strict: false)
     guard report.loaded.count * 2 >= total else {
       throw ValidationError(
-        "--init-from \(folder) fits only \(report.loaded.count) of \(total) tensors: its architecture differs from this run's; choose the matching --preset or --config\n\(report.summary(listing: 5))")
+        "--init-from \(folder) fits only \(report.loaded.count) of \(total) tensors: its architecture differs from this run's; choose the matching --preset or --config\n\(report.summaryNaming(atMost: 5))")
     }
-    print("initialized \(report.loaded.count) of \(total) tensors from \(folder)" + (report.isComplete ? "" : "; not loaded:\n\(report.summary(listing: 10))"))
+    print("initialized \(report.loaded.count) of \(total) tensors from \(folder)" + (report.isComplete ? "" : "; not loaded:\n\(report.summaryNaming(atMost: 10))"))
   }
 
   func makeDetector(classCount: Int) throws -> any Detector {
