@@ -182,12 +182,18 @@ public struct StateDictReport: Sendable, Equatable {
   public var isComplete: Bool { missing.isEmpty && unexpected.isEmpty && misshaped.isEmpty }
 
   /// A readable list of what did not load.
-  public var summary: String {
+  public var summary: String { summaryNaming(atMost: .max) }
+
+  /// What did not load, naming at most `limit` keys of each kind.
+  public func summaryNaming(atMost limit: Int) -> String {
+    func list(_ items: [String], separator: String) -> String {
+      items.prefix(limit).joined(separator: separator) + (items.count > limit ? "\(separator)..." : "")
+    }
     var lines: [String] = []
-    if !missing.isEmpty { lines.append("missing keys (\(missing.count)): \(missing.joined(separator: ", "))") }
-    if !unexpected.isEmpty { lines.append("unexpected keys (\(unexpected.count)): \(unexpected.joined(separator: ", "))") }
+    if !missing.isEmpty { lines.append("missing keys (\(missing.count)): \(list(missing, separator: ", "))") }
+    if !unexpected.isEmpty { lines.append("unexpected keys (\(unexpected.count)): \(list(unexpected, separator: ", "))") }
     if !misshaped.isEmpty {
-      lines.append("keys with the wrong shape (\(misshaped.count)): \(misshaped.map(\.description).joined(separator: "; "))")
+      lines.append("keys with the wrong shape (\(misshaped.count)): \(list(misshaped.map(\.description), separator: "; "))")
     }
     return lines.isEmpty ? "all \(loaded.count) keys loaded" : lines.joined(separator: "\n")
   }
