@@ -49,7 +49,8 @@ let package = Package(
     .testTarget(name: "DetectorsTests", dependencies: ["Detectors", "TorchTestSupport"], resources: [.copy("Fixtures")]),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "TorchTestSupport"]),
     .testTarget(name: "COCOEvalTests", dependencies: ["COCOEval"], resources: [.copy("Goldens")]),
-    .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "COCO", "TorchTestSupport"]),
+    // Depends on the `detr` executable so that tests can run the real process (kill and resume).
+    .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "COCO", "TorchTestSupport", "detr"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -28,7 +28,8 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: ArgumentHelp("The images of the ground truth, with --weights.", valueName: "DIR"))
   var images: String?
 
-  @Option(name: .customLong("detections-out"), help: ArgumentHelp("With --weights, also write the detections here.", valueName: "DETS.json"))
+  @Option(
+    name: .customLong("detections-out"), help: ArgumentHelp("With --weights, also write the detections here.", valueName: "DETS.json"))
   var detectionsOut: String?
 
   @Option(name: .customLong("image-scale"), help: "With --weights: scale of the evaluation size (800 shorter side at 1).")
@@ -67,7 +68,8 @@ extension EvaluateCommand {
   /// Detections of the checkpoint on the ground truth's images (evaluation transform, batch 1).
   func runModel() throws -> [DetectedBox] {
     let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights!))
-    let dataset = try DetectionDataset(annotationsFile: URL(fileURLWithPath: annotationsPath), imageDirectory: URL(fileURLWithPath: images!))
+    let dataset = try DetectionDataset(
+      annotationsFile: URL(fileURLWithPath: annotationsPath), imageDirectory: URL(fileURLWithPath: images!))
     // Results use the checkpoint's category ids; the dataset's own map only drives its targets.
     let loader = DetectionLoader(dataset: dataset, transform: .scaled(.evaluation, by: imageScale), batchSize: 1, shuffle: false, seed: 0)
     let detections = try DetectorEvaluation.detections(of: loaded.detector, loader: loader, categories: loaded.categories)

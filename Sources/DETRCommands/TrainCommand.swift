@@ -67,7 +67,11 @@ struct TrainCommand: ParsableCommand {
   @Flag(help: "Continue the run in --output from its last checkpoint.")
   var resume = false
 
-  @Option(name: .customLong("init-from"), help: ArgumentHelp("Start from these weights (ours or a transformers folder); keys that do not fit, such as another class count's heads, are reported and left as initialized.", valueName: "DIR"))
+  @Option(
+    name: .customLong("init-from"),
+    help: ArgumentHelp(
+      "Start from these weights (ours or a transformers folder); keys that do not fit, such as another class count's heads, are reported and left as initialized.",
+      valueName: "DIR"))
   var initFrom: String?
 
   func validate() throws {
@@ -151,16 +155,20 @@ struct TrainCommand: ParsableCommand {
   func initialize(_ detector: any Detector, from folder: String) throws {
     let source = try DetectorCheckpoint.load(URL(fileURLWithPath: folder))
     guard source.detector.kind == detector.kind else {
-      throw ValidationError("--init-from \(folder) holds a \(source.detector.kind.rawValue) model; this run trains \(detector.kind.rawValue)")
+      throw ValidationError(
+        "--init-from \(folder) holds a \(source.detector.kind.rawValue) model; this run trains \(detector.kind.rawValue)")
     }
     let weights = Dictionary(source.detector.stateDict().map { ($0.key, $0.tensor) }, uniquingKeysWith: { first, _ in first })
     let total = detector.stateDict().count
     let report = try detector.load(stateDict: weights, strict: false)
     guard report.loaded.count * 2 >= total else {
       throw ValidationError(
-        "--init-from \(folder) fits only \(report.loaded.count) of \(total) tensors: its architecture differs from this run's; choose the matching --preset or --config\n\(report.summaryNaming(atMost: 5))")
+        "--init-from \(folder) fits only \(report.loaded.count) of \(total) tensors: its architecture differs from this run's; choose the matching --preset or --config\n\(report.summaryNaming(atMost: 5))"
+      )
     }
-    print("initialized \(report.loaded.count) of \(total) tensors from \(folder)" + (report.isComplete ? "" : "; not loaded:\n\(report.summaryNaming(atMost: 10))"))
+    print(
+      "initialized \(report.loaded.count) of \(total) tensors from \(folder)"
+        + (report.isComplete ? "" : "; not loaded:\n\(report.summaryNaming(atMost: 10))"))
   }
 
   func makeDetector(classCount: Int) throws -> any Detector {

@@ -1,0 +1,82 @@
+import COCO
+import Foundation
+import Testing
+import Torch
+import TorchTestSupport
+
+/// The real `detr train` process, killed with SIGKILL mid-run and resumed, ends with the weights and
+/// the losses of a run never interrupted.
+@Suite(.serialized) struct KillAndResumeTests {
+  static let detr = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("detr")
+
+  static func tinyConfig(in folder: URL) throws -> URL {
+    let config = """
+      {"backbone": {"blocks_per_stage": [1, 1, 1, 1], "stem_channels": 8, "stage_channels": [8, 16, 32, 64], "bottleneck": false, "dilation": false},
+       "transformer": {"hidden_dim": 32, "heads": 4, "encoder_layers": 1, "decoder_layers": 2, "feed_forward_dim": 64, "dropout": 0.1, "queries": 10},
+       "class_count": 6, "learned_position_encoding": false, "no_object_weight": 0.1,
+       "loss": {"class_cost": 1, "box_cost": 5, "giou_cost": 2, "class_loss_weight": 1, "box_loss_weight": 5, "giou_loss_weight": 2, "auxiliary_loss": true}}
+      """
+    let url = folder.appendingPathComponent("tiny.json")
+    try config.write(to: url, atomically: true, encoding: .utf8)
+    return url
+  }
+
+  static func train(_ arguments: [String]) throws -> Process {
+    let process = Process()
+    process.executableURL = detr
+    process.arguments = ["train"] + arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+  }
+
+  @Test func killedWithSIGKILLAndResumedEqualsUninterrupted() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("kill-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    try SyntheticShapes.generate(to: root.appendingPathComponent("data"), images: 24, size: 96, seed: 4)
+    let common = [
+      "--model", "detr", "--config", try Self.tinyConfig(in: root).path, "--data", root.appendingPathComponent("data/images").path,
+      "--train-annotations", root.appendingPathComponent("data/annotations/train.json").path, "--image-scale", "0.1", "--epochs", "2",
+      "--batch-size", "2", "--checkpoint-every", "2", "--log-every", "1", "--learning-rate", "0.001", "--seed", "7",
+    ]
+    let straight = try Self.train(common + ["--output", root.appendingPathComponent("straight").path])
+    straight.waitUntilExit()
+    #expect(straight.terminationStatus == 0)
+
+    let interruptedFolder = root.appendingPathComponent("interrupted")
+    let interrupted = try Self.train(common + ["--output", interruptedFolder.path])
+    // Kill it once it has written a few checkpoints, at whatever moment that is.
+    let trainerState = interruptedFolder.appendingPathComponent("last/trainer.json")
+    let deadline = Date().addingTimeInterval(120)
+    while Date() < deadline {
+      if let data = try? Data(contentsOf: trainerState), let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        (state["step"] as? Int ?? 0) >= 6
+      {
+        break
+      }
+      usleep(20_000)
+    }
+    usleep(150_000)
+    kill(interrupted.processIdentifier, SIGKILL)
+    interrupted.waitUntilExit()
+    #expect(interrupted.terminationReason == .uncaughtSignal, "the run was killed before it finished")
+
+    let resumed = try Self.train(common + ["--output", interruptedFolder.path, "--resume"])
+    resumed.waitUntilExit()
+    #expect(resumed.terminationStatus == 0)
+
+    let a = try SafeTensors.load(contentsOf: root.appendingPathComponent("straight/last/model.safetensors")).tensors
+    let b = try SafeTensors.load(contentsOf: interruptedFolder.appendingPathComponent("last/model.safetensors")).tensors
+    #expect(a.keys.sorted() == b.keys.sorted())
+    for (key, tensor) in a { expectClose(b[key]!, tensor, relative: 0, absolute: 1e-6, key) }
+    func losses(_ run: String) throws -> [Double] {
+      try String(contentsOf: root.appendingPathComponent("\(run)/metrics.jsonl"), encoding: .utf8).split(separator: "\n").compactMap {
+        ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any])?["loss"] as? Double
+      }
+    }
+    let (x, y) = (try losses("straight"), try losses("interrupted"))
+    #expect(x.count == y.count && x.count == 22, "2 epochs of 11 steps, logged step by step")
+    for (p, q) in zip(x, y) { #expect(abs(p - q) <= 1e-6 * max(1, abs(p)), "loss \(p) vs \(q)") }
+  }
+}
