@@ -1,0 +1,115 @@
+import ArgumentParser
+import COCO
+import Detection
+import Detectors
+import Foundation
+import Torch
+import TorchNN
+import Training
+
+/// `detr benchmark`: inference or training-step latency of a detector on random images.
+struct BenchmarkCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "benchmark",
+    abstract: "Measure inference (or training-step) latency, throughput and peak memory of a detector.")
+
+  @Option(help: "The detector family (with --preset).")
+  var model: ModelKind = .deformableDETR
+
+  @Option(help: "A preset of the family.")
+  var preset = "r50"
+
+  @Option(help: ArgumentHelp("A checkpoint to benchmark instead of a preset.", valueName: "DIR"))
+  var weights: String?
+
+  @Option(name: .customLong("image-size"), help: "Square image side in pixels.")
+  var imageSize = 512
+
+  @Option(name: .customLong("batch-size"), help: "Images per call.")
+  var batchSize = 1
+
+  @Flag(help: "Time a training step (forward, loss, backward, optimizer) instead of inference.")
+  var train = false
+
+  @Option(help: "Timed iterations (after 2 warm-up iterations).")
+  var iterations = 10
+
+  @Option(help: "Intra-op threads (default: libtorch's choice).")
+  var threads: Int?
+
+  @Option(name: .customLong("json"), help: ArgumentHelp("Write the numbers here.", valueName: "OUT.json"))
+  var jsonPath: String?
+
+  func validate() throws {
+    guard imageSize >= 32 else { throw ValidationError("--image-size must be at least 32, got \(imageSize)") }
+    guard batchSize > 0, iterations > 0 else { throw ValidationError("--batch-size and --iterations must be positive") }
+    guard weights != nil || model.presets.contains(preset) else {
+      throw ValidationError("--preset \(preset) is not a preset of \(model.rawValue); presets: \(model.presets.joined(separator: ", "))")
+    }
+  }
+
+  func run() throws {
+    if let threads { Torch.threadCount = threads }
+    Torch.manualSeed(0)
+    let detector =
+      try weights.map { try DetectorCheckpoint.load(URL(fileURLWithPath: $0)).detector }
+      ?? DetectorFactory.make(kind: model, preset: preset)
+    let images = Tensor.randn([batchSize, 3, imageSize, imageSize])
+    let mask = Tensor.zeros([batchSize, imageSize, imageSize], dtype: .bool)
+    let step: () throws -> Void
+    if train {
+      detector.train()
+      let optimizer = AdamW(groups: [ParameterGroup(parameters: detector.trainableParameters(), learningRate: 1e-5, weightDecay: 1e-4)])
+      let criterion = detector.makeCriterion()
+      let targets = (0..<batchSize).map { _ in
+        MatchTarget(labels: Tensor([0, 1] as [Int]), boxes: Tensor([0.3, 0.3, 0.2, 0.2, 0.6, 0.6, 0.3, 0.4] as [Float], shape: [2, 4]))
+      }
+      step = {
+        let output = detector(images: images, paddingMask: mask)
+        let loss = try criterion(output.final, auxiliary: output.auxiliary, encoder: output.encoder, targets: targets)
+        optimizer.zeroGrad()
+        loss.total.backward()
+        clipGradientNorm(detector.parameters(), maxNorm: 0.1)
+        optimizer.step()
+      }
+    } else {
+      detector.eval()
+      step = { withInferenceMode { _ = detector(images: images, paddingMask: mask).final.logits.sum().item(Float.self) } }
+    }
+    for _ in 0..<2 { try step() }
+    var times: [Double] = []
+    for _ in 0..<iterations {
+      let start = DispatchTime.now().uptimeNanoseconds
+      try step()
+      times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    let sorted = times.sorted()
+    let p50 = sorted[sorted.count / 2]
+    let p95 = sorted[Swift.min(sorted.count - 1, Int((Double(sorted.count) * 0.95).rounded(.up)) - 1)]
+    let throughput = Double(batchSize) / (times.reduce(0, +) / Double(times.count) / 1000)
+    let peak = peakResidentMiB()
+    let what = train ? "training step" : "inference"
+    print(
+      "\(detector.kind.rawValue) \(weights ?? preset), \(what), batch \(batchSize), \(imageSize)x\(imageSize), \(Torch.threadCount) threads"
+    )
+    print(String(format: "latency p50 %.1f ms, p95 %.1f ms; %.2f images/s; peak resident memory %.0f MiB", p50, p95, throughput, peak))
+    if let jsonPath {
+      let report: [String: Any] = [
+        "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "batch_size": batchSize,
+        "image_size": imageSize, "threads": Torch.threadCount, "latency_ms_p50": p50, "latency_ms_p95": p95,
+        "images_per_second": throughput,
+        "peak_rss_mib": peak, "latencies_ms": times,
+      ]
+      try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(
+        to: URL(fileURLWithPath: jsonPath), options: .atomic)
+    }
+  }
+
+  /// The process's peak resident memory (VmHWM), in MiB.
+  func peakResidentMiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+    else { return 0 }
+    return Double(line.split(separator: " ").dropFirst().first ?? "0").map { $0 / 1024 } ?? 0
+  }
+}
