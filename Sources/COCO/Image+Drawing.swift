@@ -52,7 +52,8 @@ extension Image {
     }
   }
 
-  mutating func fillRectangle(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, color: RGB) {
+  /// Fills [x0, x1) × [y0, y1), clipped to the image.
+  public mutating func fillRectangle(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, color: RGB) {
     let (left, right) = (Swift.max(0, x0), Swift.min(width, x1))
     let (top, bottom) = (Swift.max(0, y0), Swift.min(height, y1))
     guard left < right, top < bottom else { return }

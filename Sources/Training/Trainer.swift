@@ -127,7 +127,8 @@ public final class Trainer {
       detector, loader: validation.loader, categories: categories, annotationsFile: validation.annotations)
     let stats = result.stats
     try metrics.appendEvaluation(step: position.step, epoch: position.epoch, stats: stats)
-    progress(result.summaryText)
+    try TrainingChart.redraw(metrics: metrics.jsonl, to: output.appendingPathComponent("chart.png"))
+    progress(result.summaryText + "\n" + result.perCategoryTable)
     if stats[0] > (position.bestAP ?? -1) {
       position.bestAP = stats[0]
       try saveCheckpoint(named: "best")
