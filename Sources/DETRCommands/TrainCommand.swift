@@ -64,6 +64,11 @@ struct TrainCommand: ParsableCommand {
   @Option(name: .customLong("log-every"), help: "Print and record the losses every this many steps.")
   var logEvery = 10
 
+  @Option(
+    name: .customLong("set"),
+    help: ArgumentHelp("Override a config field, e.g. transformer.queries=50 (repeatable).", valueName: "key=value"))
+  var overrides: [String] = []
+
   @Flag(help: "Continue the run in --output from its last checkpoint.")
   var resume = false
 
@@ -123,12 +128,14 @@ struct TrainCommand: ParsableCommand {
     trainer.maxIterations = maxIterations
     trainer.checkpointEvery = checkpointEvery
     trainer.logEvery = logEvery
+    try trainer.writeRunConfig()
     if resume {
       guard try trainer.resume() else { throw ValidationError("--resume: \(output) has no checkpoint to continue from") }
       print("resumed at epoch \(trainer.position.epoch + 1), step \(trainer.position.step)")
     }
     try trainer.run()
-    print("done: \(trainer.position.step) steps; checkpoints in \(output)/last\(validation == nil ? "" : " and \(output)/best")")
+    let best = FileManager.default.fileExists(atPath: URL(fileURLWithPath: output).appendingPathComponent("best").path)
+    print("done: \(trainer.position.step) steps; checkpoints in \(output)/last\(best ? " and \(output)/best" : "")")
   }
 
   /// The images folder, annotation files and image scale: the user's, or the synthetic dataset made once in a cache folder.
@@ -186,6 +193,7 @@ struct TrainCommand: ParsableCommand {
     guard var object = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else {
       throw ValidationError("--config \(config ?? preset) is not a JSON object")
     }
+    try ConfigOverrides.apply(overrides, to: &object)
     object["class_count"] = classCount
     json = try JSONSerialization.data(withJSONObject: object)
     do {

@@ -82,7 +82,9 @@ public final class Trainer {
   /// Trains to the end of the recipe (or `maxIterations` steps), evaluating after each epoch.
   public func run(progress: (String) -> Void = { print($0) }) throws {
     let epochs = recipe.epochs
+    let totalSteps = Swift.min(maxIterations ?? .max, epochs * trainLoader.batchesPerEpoch)
     let start = Date()
+    var stepsThisRun = 0
     var imagesSinceLog = 0
     var logStart = Date()
     while position.epoch < epochs {
@@ -98,15 +100,24 @@ public final class Trainer {
             step: position.step)
           imagesSinceLog += batch.targets.count
           position.step += 1
+          stepsThisRun += 1
           if position.step % logEvery == 0 {
             let seconds = Date().timeIntervalSince(logStart)
             let rate = Double(imagesSinceLog) / Swift.max(seconds, 1e-9)
             try metrics.append(
               step: position.step, epoch: position.epoch, losses: losses, learningRate: optimizer.groups[0].learningRate,
               imagesPerSecond: rate)
+            let elapsed = Date().timeIntervalSince(start)
+            let remaining = Double(totalSteps - position.step) * elapsed / Double(Swift.max(stepsThisRun, 1))
+            // The final layer's terms; the auxiliary ones are in metrics.jsonl.
+            let terms = losses.terms.filter { ["loss_ce", "loss_bbox", "loss_giou"].contains($0.name) }
+            let termText = terms.map { "\($0.name.replacingOccurrences(of: "loss_", with: "")) \(String(format: "%.3f", $0.value))" }
             progress(
-              "epoch \(position.epoch + 1)/\(epochs) step \(position.step)  loss \(String(format: "%.4f", losses.total))  "
-                + "\(String(format: "%.2f", rate)) img/s  \(String(format: "%.0f", Date().timeIntervalSince(start))) s")
+              "epoch \(position.epoch + 1)/\(epochs) step \(position.step)/\(totalSteps)  loss \(String(format: "%.3f", losses.total)) ("
+                + termText.joined(separator: ", ")
+                + String(
+                  format: ")  lr %.1e  %.2f img/s  ETA %@  %.0f MiB", optimizer.groups[0].learningRate, rate, duration(remaining),
+                  residentMiB()))
             (imagesSinceLog, logStart) = (0, Date())
           }
         }
@@ -133,6 +144,32 @@ public final class Trainer {
       position.bestAP = stats[0]
       try saveCheckpoint(named: "best")
     }
+  }
+
+  /// "1h02m", "3m20s" or "45s".
+  func duration(_ seconds: Double) -> String {
+    let total = Int(seconds.rounded())
+    if total >= 3600 { return String(format: "%dh%02dm", total / 3600, total % 3600 / 60) }
+    if total >= 60 { return String(format: "%dm%02ds", total / 60, total % 60) }
+    return "\(total)s"
+  }
+
+  /// Resident memory of the process in MiB.
+  func residentMiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return 0 }
+    return Double(line.split(separator: " ").dropFirst().first ?? "0").map { $0 / 1024 } ?? 0
+  }
+
+  /// Writes the resolved architecture, the recipe and the categories at the start of a run.
+  public func writeRunConfig() throws {
+    var object: [String: Any] = ["model": detector.kind.rawValue]
+    object["config"] = try JSONSerialization.jsonObject(with: detector.encodedConfig())
+    object["recipe"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(recipe))
+    object["categories"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(categories))
+    try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+      .write(to: output.appendingPathComponent("config.json"), options: .atomic)
   }
 
   /// Writes model, optimizer, position and RNG state into one checkpoint folder, replaced safely.
