@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Testing
+import TorchTestSupport
+
+@testable import DETRCommands
+
+/// Bad input to `detr train` is reported before any training, naming the culprit.
+@Suite struct TrainCommandTests {
+  func message(_ arguments: [String]) -> String {
+    do {
+      var command = try DETRCommand.parseAsRoot(arguments)
+      try withSeededDefaultGenerator(0) { try command.run() }
+      return "no error"
+    } catch {
+      return DETRCommand.message(for: error)
+    }
+  }
+
+  @Test func badFlagsAndFilesNameTheCulprit() throws {
+    #expect(message(["train", "--batch-size", "0"]).contains("--batch-size"))
+    #expect(message(["train", "--model", "yolo"]).contains("yolo"))
+    #expect(message(["train", "--preset", "huge"]).contains("presets: r50, r50-single-scale"))
+    #expect(message(["train", "--data", "/nonexistent"]).contains("--data and --train-annotations go together"))
+    #expect(message(["train", "--data", "/nonexistent", "--train-annotations", "/nonexistent/a.json"]).contains("/nonexistent/a.json"))
+    #expect(
+      message([
+        "train", "--config", "/nonexistent/c.json", "--data", Self.annotations().deletingLastPathComponent().path, "--train-annotations",
+        Self.annotations().path,
+      ]).contains("/nonexistent/c.json"))
+    let unknown = message([
+      "train", "--data", Self.annotations().deletingLastPathComponent().path, "--train-annotations", Self.annotations().path, "--set",
+      "transformer.querie=3", "--output", Self.scratch().path,
+    ])
+    #expect(unknown.contains("unknown key 'transformer.querie'") && unknown.contains("transformer.queries"))
+    let group = message([
+      "train", "--data", Self.annotations().deletingLastPathComponent().path, "--train-annotations", Self.annotations().path, "--set",
+      "loss=3", "--output", Self.scratch().path,
+    ])
+    #expect(group.contains("'loss' is a group"))
+    let resume = message([
+      "train", "--data", Self.annotations().deletingLastPathComponent().path, "--train-annotations", Self.annotations().path, "--resume",
+      "--output", Self.scratch().path,
+    ])
+    #expect(resume.contains("has no checkpoint to continue from"))
+  }
+
+  /// A tiny annotation file whose one image is a file that exists, so the data checks pass.
+  static func annotations() -> URL {
+    let folder = scratch()
+    let image = folder.appendingPathComponent("a.png")
+    try? Data([0x89, 0x50, 0x4E, 0x47]).write(to: image)
+    let json = """
+      {"images": [{"id": 1, "file_name": "\(image.lastPathComponent)", "width": 64, "height": 64}],
+       "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 10, 10], "area": 100, "iscrowd": 0}],
+       "categories": [{"id": 1, "name": "thing"}]}
+      """
+    let url = folder.appendingPathComponent("a.json")
+    try? json.write(to: url, atomically: true, encoding: .utf8)
+    return url
+  }
+
+  static func scratch() -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("train-command-\(UUID())")
+    try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    return folder
+  }
+}
