@@ -5,5 +5,6 @@ import DETRCommands
 #endif
 
 // Progress lines must reach a log file as they happen, not when a buffer fills.
-setvbuf(stdout, nil, _IOLBF, 0)
+nonisolated(unsafe) let standardOutput = stdout
+setvbuf(standardOutput, nil, _IOLBF, 0)
 DETRCommand.main()
