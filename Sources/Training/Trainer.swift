@@ -80,7 +80,7 @@ public final class Trainer {
   }
 
   /// Trains to the end of the recipe (or `maxIterations` steps), evaluating after each epoch.
-  public func run(progress: (String) -> Void = { print($0) }) throws {
+  public func run(progress: (String) -> Void = Trainer.printLine) throws {
     let epochs = recipe.epochs
     let totalSteps = Swift.min(maxIterations ?? .max, epochs * trainLoader.batchesPerEpoch)
     let start = Date()
@@ -144,6 +144,12 @@ public final class Trainer {
       position.bestAP = stats[0]
       try saveCheckpoint(named: "best")
     }
+  }
+
+  /// Prints a line and flushes, so that progress reaches a log file as it happens.
+  public static func printLine(_ line: String) {
+    print(line)
+    fflush(nil)
   }
 
   /// "1h02m", "3m20s" or "45s".
