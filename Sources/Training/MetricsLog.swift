@@ -9,7 +9,7 @@ struct MetricsLog {
     jsonl = folder.appendingPathComponent("metrics.jsonl")
     csv = folder.appendingPathComponent("metrics.csv")
     for file in [jsonl, csv] where !FileManager.default.fileExists(atPath: file.path) {
-      FileManager.default.createFile(atPath: file.path, contents: nil)
+      _ = FileManager.default.createFile(atPath: file.path, contents: nil)
     }
   }
 

@@ -39,6 +39,8 @@ public final class Trainer {
   public var logEvery = 10
   public private(set) var position = TrainingPosition()
   let optimizer: AdamW
+  /// Each parameter group's learning rate before the schedule's factor.
+  let baseLearningRates: [Double]
   let criterion: SetCriterion
   var metrics: MetricsLog
 
@@ -58,6 +60,7 @@ public final class Trainer {
       if recipe.backboneLearningRate > 0 { resnet.freezeStemAndFirstStage() } else { resnet.freeze() }
     }
     optimizer = AdamW(groups: parameterGroups(of: detector, recipe: recipe))
+    baseLearningRates = optimizer.groups.map(\.learningRate)
     criterion = detector.makeCriterion()
     metrics = try MetricsLog(folder: output)
   }
@@ -89,7 +92,7 @@ public final class Trainer {
     var logStart = Date()
     while position.epoch < epochs {
       let factor = recipe.learningRateFactor(epoch: position.epoch)
-      optimizer.setLearningRates(parameterGroups(of: detector, recipe: recipe).map { $0.learningRate * factor })
+      optimizer.setLearningRates(baseLearningRates.map { $0 * factor })
       let stream = trainLoader.batches(epoch: position.epoch, startingAt: position.batch)
       while let loaded = try stream.nextBatch() {
         if let maxIterations, position.step >= maxIterations { break }
