@@ -58,6 +58,9 @@ struct TrainCommand: ParsableCommand {
   @Option(name: .customLong("synthetic-images"), help: "Images of the synthetic dataset when no data is given.")
   var syntheticImages = 1000
 
+  @Option(name: .customLong("synthetic-size"), help: "Side of the synthetic images in pixels.")
+  var syntheticSize = 320
+
   @Option(name: .customLong("checkpoint-every"), help: "Save the last checkpoint every this many steps.")
   var checkpointEvery = 50
 
@@ -90,6 +93,7 @@ struct TrainCommand: ParsableCommand {
     guard given == 0 || given == 2 else {
       throw ValidationError("--data and --train-annotations go together (and --val-annotations optionally)")
     }
+    guard (64...1024).contains(syntheticSize) else { throw ValidationError("--synthetic-size must be between 64 and 1024, got \(syntheticSize)") }
     guard checkpointEvery > 0, logEvery > 0 else { throw ValidationError("--checkpoint-every and --log-every must be positive") }
   }
 
@@ -146,15 +150,16 @@ struct TrainCommand: ParsableCommand {
         imageScale ?? 1
       )
     }
-    let cache = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/swift-detr/shapes-\(syntheticImages)-320-0")
+    let cache = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/swift-detr/shapes-\(syntheticImages)-\(syntheticSize)-0")
     if !FileManager.default.fileExists(atPath: cache.appendingPathComponent("annotations/val.json").path) {
       print("synthesizing the built-in dataset (\(syntheticImages) images) into \(cache.path)")
-      try SyntheticShapes.generate(to: cache, images: syntheticImages, size: 320, seed: 0)
+      try SyntheticShapes.generate(to: cache, images: syntheticImages, size: syntheticSize, seed: 0)
     }
     return (
       cache.appendingPathComponent("images"), cache.appendingPathComponent("annotations/train.json"),
       cache.appendingPathComponent("annotations/val.json"),
-      imageScale ?? 0.4
+      // The images are used near their own size: DETR's 800-pixel recipe scaled to them.
+      imageScale ?? Double(syntheticSize) / 800
     )
   }
 
