@@ -93,7 +93,9 @@ struct TrainCommand: ParsableCommand {
     guard given == 0 || given == 2 else {
       throw ValidationError("--data and --train-annotations go together (and --val-annotations optionally)")
     }
-    guard (64...1024).contains(syntheticSize) else { throw ValidationError("--synthetic-size must be between 64 and 1024, got \(syntheticSize)") }
+    guard (64...1024).contains(syntheticSize) else {
+      throw ValidationError("--synthetic-size must be between 64 and 1024, got \(syntheticSize)")
+    }
     guard checkpointEvery > 0, logEvery > 0 else { throw ValidationError("--checkpoint-every and --log-every must be positive") }
   }
 
@@ -114,7 +116,14 @@ struct TrainCommand: ParsableCommand {
       recipe.backboneLearningRate *= learningRate / recipe.learningRate
       recipe.learningRate = learningRate
     }
-    let detector = try makeDetector(classCount: train.categories.count)
+    // Without starting weights the backbone is trained from scratch: trainable batch norm, the full
+    // learning rate, nothing frozen. The reference recipes assume an ImageNet-pretrained backbone.
+    let fromScratch = initFrom == nil && !(overrides.contains { $0.hasPrefix("backbone.frozen_batch_norm") })
+    if fromScratch {
+      recipe.backboneLearningRate = recipe.learningRate
+      recipe.freezeBackboneStem = false
+    }
+    let detector = try makeDetector(classCount: train.categories.count, fromScratch: fromScratch)
     if let initFrom { try initialize(detector, from: initFrom) }
     let trainLoader = DetectionLoader(
       dataset: train, transform: .scaled(.training, by: scale), batchSize: batchSize, shuffle: true, seed: seed, dropLast: false)
@@ -150,7 +159,8 @@ struct TrainCommand: ParsableCommand {
         imageScale ?? 1
       )
     }
-    let cache = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/swift-detr/shapes-\(syntheticImages)-\(syntheticSize)-0")
+    let cache = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(
+      ".cache/swift-detr/shapes-\(syntheticImages)-\(syntheticSize)-0")
     if !FileManager.default.fileExists(atPath: cache.appendingPathComponent("annotations/val.json").path) {
       print("synthesizing the built-in dataset (\(syntheticImages) images) into \(cache.path)")
       try SyntheticShapes.generate(to: cache, images: syntheticImages, size: syntheticSize, seed: 0)
@@ -183,7 +193,7 @@ struct TrainCommand: ParsableCommand {
         + (report.isComplete ? "" : "; not loaded:\n\(report.summaryNaming(atMost: 10))"))
   }
 
-  func makeDetector(classCount: Int) throws -> any Detector {
+  func makeDetector(classCount: Int, fromScratch: Bool) throws -> any Detector {
     var json: Data
     if let config {
       do {
@@ -197,6 +207,10 @@ struct TrainCommand: ParsableCommand {
     // The class count comes from the data.
     guard var object = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else {
       throw ValidationError("--config \(config ?? preset) is not a JSON object")
+    }
+    if fromScratch, var backbone = object["backbone"] as? [String: Any] {
+      backbone["frozen_batch_norm"] = false
+      object["backbone"] = backbone
     }
     try ConfigOverrides.apply(overrides, to: &object)
     object["class_count"] = classCount

@@ -25,22 +25,27 @@ public final class ResNet: Module {
 
   public let stageChannels: [Int]
   public let conv1: Conv2d
-  public let bn1: FrozenBatchNorm2d
+  public let bn1: any UnaryLayer
   public let stages: [ModuleList<ResidualBlock>]
 
   /// A standard depth. `dilateLastStage`: DC5, the last stage keeps stride 16 with dilation 2.
-  public convenience init(depth: Depth, dilateLastStage: Bool = false) {
+  public convenience init(depth: Depth, dilateLastStage: Bool = false, frozenNormalization: Bool = true) {
     self.init(
       blocksPerStage: depth.blocksPerStage, stemChannels: 64, stageChannels: depth.stageChannels, bottleneck: depth.usesBottleneck,
-      dilateLastStage: dilateLastStage)
+      dilateLastStage: dilateLastStage, frozenNormalization: frozenNormalization)
   }
 
   /// Any widths and depths (small ones keep tests fast); bottleneck blocks are 4× wider at their output.
-  public init(blocksPerStage: [Int], stemChannels: Int, stageChannels: [Int], bottleneck: Bool, dilateLastStage: Bool = false) {
+  /// `frozenNormalization` false uses trainable batch norm, for training a backbone from scratch
+  /// (the references always start from ImageNet weights with frozen statistics).
+  public init(
+    blocksPerStage: [Int], stemChannels: Int, stageChannels: [Int], bottleneck: Bool, dilateLastStage: Bool = false,
+    frozenNormalization: Bool = true
+  ) {
     precondition(blocksPerStage.count == 4 && stageChannels.count == 4, "ResNet: four stages")
     self.stageChannels = stageChannels
     conv1 = Conv2d(3, stemChannels, kernelSize: 7, stride: 2, padding: 3, bias: false)
-    bn1 = FrozenBatchNorm2d(stemChannels)
+    bn1 = makeNormalization(stemChannels, frozen: frozenNormalization)
     var inChannels = stemChannels
     var dilation = 1
     var stages: [ModuleList<ResidualBlock>] = []
@@ -58,7 +63,7 @@ public final class ResNet: Module {
           ResidualBlock(
             inChannels: block == 0 ? inChannels : outChannels, outChannels: outChannels, stride: block == 0 ? stride : 1,
             dilation: block == 0 ? previousDilation : dilation, bottleneck: bottleneck,
-            projectShortcut: block == 0 && (stride != 1 || inChannels != outChannels)))
+            projectShortcut: block == 0 && (stride != 1 || inChannels != outChannels), frozenNormalization: frozenNormalization))
       }
       inChannels = outChannels
       stages.append(ModuleList(blocks))
@@ -93,10 +98,11 @@ public final class ResNet: Module {
 /// projection shortcut (`downsample`) when the shape changes.
 public final class ResidualBlock: Module, UnaryLayer {
   let convolutions: [Conv2d]
-  let norms: [FrozenBatchNorm2d]
+  let norms: [any UnaryLayer]
   let downsample: Sequential?
 
-  init(inChannels: Int, outChannels: Int, stride: Int, dilation: Int, bottleneck: Bool, projectShortcut: Bool) {
+  init(inChannels: Int, outChannels: Int, stride: Int, dilation: Int, bottleneck: Bool, projectShortcut: Bool, frozenNormalization: Bool) {
+    let norm = { (channels: Int) in makeNormalization(channels, frozen: frozenNormalization) }
     if bottleneck {
       let width = outChannels / 4
       convolutions = [
@@ -104,17 +110,17 @@ public final class ResidualBlock: Module, UnaryLayer {
         Conv2d(width, width, kernelSize: 3, stride: stride, padding: dilation, dilation: dilation, bias: false),
         Conv2d(width, outChannels, kernelSize: 1, bias: false),
       ]
-      norms = [FrozenBatchNorm2d(width), FrozenBatchNorm2d(width), FrozenBatchNorm2d(outChannels)]
+      norms = [norm(width), norm(width), norm(outChannels)]
     } else {
       convolutions = [
         Conv2d(inChannels, outChannels, kernelSize: 3, stride: stride, padding: dilation, dilation: dilation, bias: false),
         Conv2d(outChannels, outChannels, kernelSize: 3, padding: dilation, dilation: dilation, bias: false),
       ]
-      norms = [FrozenBatchNorm2d(outChannels), FrozenBatchNorm2d(outChannels)]
+      norms = [norm(outChannels), norm(outChannels)]
     }
     downsample =
       projectShortcut
-      ? Sequential([Conv2d(inChannels, outChannels, kernelSize: 1, stride: stride, bias: false), FrozenBatchNorm2d(outChannels)]) : nil
+      ? Sequential([Conv2d(inChannels, outChannels, kernelSize: 1, stride: stride, bias: false), norm(outChannels)]) : nil
     super.init()
     for (index, (convolution, norm)) in zip(convolutions, norms).enumerated() {
       registerModule("conv\(index + 1)", convolution)
@@ -131,4 +137,9 @@ public final class ResidualBlock: Module, UnaryLayer {
     }
     return (x + (downsample?(input) ?? input)).relu()
   }
+}
+
+/// Frozen batch norm (pretrained statistics) or trainable batch norm.
+private func makeNormalization(_ channels: Int, frozen: Bool) -> any UnaryLayer {
+  frozen ? FrozenBatchNorm2d(channels) : BatchNorm2d(channels)
 }

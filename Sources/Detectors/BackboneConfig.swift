@@ -8,13 +8,30 @@ public struct BackboneConfig: Codable, Sendable, Equatable {
   public var bottleneck: Bool
   /// DC5: the last stage dilated instead of strided.
   public var dilation: Bool
+  /// Frozen batch norm, for pretrained backbones (the references'); false trains batch norm, for a
+  /// backbone trained from scratch.
+  public var frozenNormalization: Bool
 
-  public init(blocksPerStage: [Int], stemChannels: Int, stageChannels: [Int], bottleneck: Bool, dilation: Bool = false) {
+  public init(
+    blocksPerStage: [Int], stemChannels: Int, stageChannels: [Int], bottleneck: Bool, dilation: Bool = false,
+    frozenNormalization: Bool = true
+  ) {
     self.blocksPerStage = blocksPerStage
     self.stemChannels = stemChannels
     self.stageChannels = stageChannels
     self.bottleneck = bottleneck
     self.dilation = dilation
+    self.frozenNormalization = frozenNormalization
+  }
+
+  public init(from decoder: Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    blocksPerStage = try container.decode([Int].self, forKey: .blocksPerStage)
+    stemChannels = try container.decode(Int.self, forKey: .stemChannels)
+    stageChannels = try container.decode([Int].self, forKey: .stageChannels)
+    bottleneck = try container.decode(Bool.self, forKey: .bottleneck)
+    dilation = try container.decodeIfPresent(Bool.self, forKey: .dilation) ?? false
+    frozenNormalization = try container.decodeIfPresent(Bool.self, forKey: .frozenNormalization) ?? true
   }
 
   public static func resNet(_ depth: ResNet.Depth, dilation: Bool = false) -> BackboneConfig {
@@ -41,5 +58,6 @@ public struct BackboneConfig: Codable, Sendable, Equatable {
     case stageChannels = "stage_channels"
     case bottleneck
     case dilation
+    case frozenNormalization = "frozen_batch_norm"
   }
 }

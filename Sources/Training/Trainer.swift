@@ -57,7 +57,11 @@ public final class Trainer {
     try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
     detector.train()
     if let resnet = detector.namedModules().first(where: { $0.name == "backbone.0.body" })?.module as? ResNet {
-      if recipe.backboneLearningRate > 0 { resnet.freezeStemAndFirstStage() } else { resnet.freeze() }
+      if recipe.backboneLearningRate == 0 {
+        resnet.freeze()
+      } else if recipe.freezeBackboneStem {
+        resnet.freezeStemAndFirstStage()
+      }
     }
     optimizer = AdamW(groups: parameterGroups(of: detector, recipe: recipe))
     baseLearningRates = optimizer.groups.map(\.learningRate)

@@ -14,6 +14,8 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
   public var learningRateDropEpoch: Int
   /// Global gradient-norm limit (0 disables clipping).
   public var gradientClipNorm = 0.1
+  /// Freeze the backbone's stem and first stage, as the references do with pretrained backbones.
+  public var freezeBackboneStem = true
   public var seed: UInt64 = 42
 
   public init(epochs: Int, learningRate: Double, backboneLearningRate: Double, learningRateDropEpoch: Int) {
@@ -49,6 +51,7 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     case weightDecay = "weight_decay"
     case learningRateDropEpoch = "learning_rate_drop_epoch"
     case gradientClipNorm = "gradient_clip_norm"
+    case freezeBackboneStem = "freeze_backbone_stem"
     case seed
   }
 }
