@@ -18,19 +18,17 @@ public class SingleScaleDetector: Module {
   /// The `transformer` container; subclasses register their decoder in it.
   let transformer = Module()
 
-  init(
-    backbone: BackboneConfig, hiddenDim: Int, heads: Int, encoderLayers count: Int, feedForwardDim: Int, dropout: Double, queries: Int,
-    learnedPositionEncoding: Bool
-  ) {
+  init(backbone: BackboneConfig, transformer settings: TransformerSettings, learnedPositionEncoding: Bool) {
+    let hiddenDim = settings.hiddenDim
     self.hiddenDim = hiddenDim
-    queryCount = queries
+    queryCount = settings.queries
     body = backbone.makeResNet()
     learnedPosition = learnedPositionEncoding ? LearnedPositionEncoding(featuresPerAxis: hiddenDim / 2) : nil
     inputProjection = Conv2d(backbone.stageChannels[3], hiddenDim, kernelSize: 1)
-    queryEmbedding = Embedding(queries, hiddenDim)
+    queryEmbedding = Embedding(settings.queries, hiddenDim)
     encoderLayers = ModuleList(
-      (0..<count).map { _ in
-        TransformerEncoderLayer(dim: hiddenDim, heads: heads, feedForwardDim: feedForwardDim, dropout: dropout)
+      (0..<settings.encoderLayers).map { _ in
+        TransformerEncoderLayer(dim: hiddenDim, heads: settings.heads, feedForwardDim: settings.feedForwardDim, dropout: settings.dropout)
       })
     super.init()
     let backboneModule = Module()

@@ -27,10 +27,7 @@ public final class ConditionalDETRModel: SingleScaleDetector {
     referencePointHead = MLP(inputDim: d, hiddenDim: d, outputDim: 2, layerCount: 2)
     classHead = Linear(d, config.classCount)
     boxHead = MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3)
-    super.init(
-      backbone: config.backbone, hiddenDim: d, heads: config.transformer.heads, encoderLayers: config.transformer.encoderLayers,
-      feedForwardDim: config.transformer.feedForwardDim,
-      dropout: config.transformer.dropout, queries: config.transformer.queries, learnedPositionEncoding: config.learnedPositionEncoding)
+    super.init(backbone: config.backbone, transformer: config.transformer, learnedPositionEncoding: config.learnedPositionEncoding)
     let decoder = Module()
     decoder.registerModule("layers", decoderLayers)
     decoder.registerModule("norm", decoderNorm)

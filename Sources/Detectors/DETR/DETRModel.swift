@@ -23,10 +23,7 @@ public final class DETRModel: SingleScaleDetector {
     decoderNorm = LayerNorm(d)
     classHead = Linear(d, config.classCount + 1)
     boxHead = MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3)
-    super.init(
-      backbone: config.backbone, hiddenDim: d, heads: config.transformer.heads, encoderLayers: config.transformer.encoderLayers,
-      feedForwardDim: config.transformer.feedForwardDim,
-      dropout: config.transformer.dropout, queries: config.transformer.queries, learnedPositionEncoding: config.learnedPositionEncoding)
+    super.init(backbone: config.backbone, transformer: config.transformer, learnedPositionEncoding: config.learnedPositionEncoding)
     let decoder = Module()
     decoder.registerModule("layers", decoderLayers)
     decoder.registerModule("norm", decoderNorm)
