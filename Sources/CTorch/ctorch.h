@@ -249,6 +249,13 @@ ctorch_status ctorch_cross_entropy(ctorch_tensor input, ctorch_tensor target, ct
 ctorch_status ctorch_regression_loss(int32_t op, ctorch_tensor input, ctorch_tensor target, int32_t reduction, double beta,
                                      ctorch_tensor *out);
 
+/* Multi-scale deformable attention, fused (CPU, float32/float64), differentiable in value, locations
+   and weights: value [B, S, M, D], shapes int64 [L, 2] (height, width), starts int64 [L],
+   locations [B, Q, M, L, P, 2] (x, y in [0, 1]), weights [B, Q, M, L, P] -> [B, Q, M * D]. Samples
+   are bilinear with zeros outside each map (grid_sample's align_corners=false convention). */
+ctorch_status ctorch_fused_deformable_attention(ctorch_tensor value, ctorch_tensor shapes, ctorch_tensor starts, ctorch_tensor locations,
+                                                ctorch_tensor weights, ctorch_tensor *out);
+
 /* Autograd. */
 ctorch_status ctorch_set_requires_grad(ctorch_tensor tensor, bool requires_grad);
 /* gradient may be NULL for a scalar output. */

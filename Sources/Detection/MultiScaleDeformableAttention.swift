@@ -95,11 +95,23 @@ public final class MultiScaleDeformableAttention: Module {
     return outputProjection(Self.sample(value: value, levels: featureLevels, locations: locations, weights: weights))
   }
 
+  /// The attention core: the fused CPU kernel for float32/float64 CPU tensors, else the composed version.
+  public static func sample(value: Tensor, levels: FeatureLevels, locations: Tensor, weights: Tensor) -> Tensor {
+    if value.device == .cpu && (value.dtype == .float32 || value.dtype == .float64) && locations.dtype == value.dtype
+      && weights.dtype == value.dtype
+    {
+      return Functional.fusedDeformableAttention(
+        value: value, shapes: levels.shapes, starts: levels.startIndices, locations: locations, weights: weights)
+    }
+    return sampleComposed(value: value, levels: levels, locations: locations, weights: weights)
+  }
+
   /// The attention core, composed of libtorch ops (per-level `grid_sample`, then the weighted sum):
   /// `value [batch, tokens, heads, headDim]`, `locations [batch, queries, heads, levels, points, 2]`
   /// in [0, 1], `weights [batch, queries, heads, levels, points]` → `[batch, queries, heads · headDim]`.
   /// Samples outside a map read zeros (bilinear, `align_corners` false), as the reference kernel.
-  public static func sample(value: Tensor, levels: FeatureLevels, locations: Tensor, weights: Tensor) -> Tensor {
+  /// The reference the fused kernel is checked against.
+  public static func sampleComposed(value: Tensor, levels: FeatureLevels, locations: Tensor, weights: Tensor) -> Tensor {
     let (batch, _, heads, headDim) = (value.size(0), value.size(1), value.size(2), value.size(3))
     let (queries, levelCount, points) = (locations.size(1), locations.size(3), locations.size(4))
     let perLevel = value.split(sizes: levels.shapes.map { $0.height * $0.width }, dim: 1)

@@ -201,3 +201,21 @@ public enum Functional {
     }
   }
 }
+
+extension Functional {
+  /// Multi-scale deformable attention in one fused CPU pass (differentiable in value, locations and
+  /// weights): `value [B, S, heads, D]`, level `shapes` (height, width) with their `starts` in S,
+  /// `locations [B, Q, heads, levels, points, 2]` (x, y in [0, 1]), `weights [B, Q, heads, levels, points]`
+  /// → `[B, Q, heads · D]`. Bilinear samples with zeros outside each map, as `grid_sample` without aligned corners.
+  public static func fusedDeformableAttention(
+    value: Tensor, shapes: [(height: Int, width: Int)], starts: [Int], locations: Tensor, weights: Tensor
+  ) -> Tensor {
+    let shapeTensor = Tensor(shapes.flatMap { [$0.height, $0.width] }, shape: [shapes.count, 2])
+    let startTensor = Tensor(starts, shape: [starts.count])
+    return produce("fused_deformable_attention", [value, locations, weights]) { out in
+      withExtendedLifetime((value, shapeTensor, startTensor, locations, weights)) {
+        ctorch_fused_deformable_attention(value.handle, shapeTensor.handle, startTensor.handle, locations.handle, weights.handle, out)
+      }
+    }
+  }
+}

@@ -38,3 +38,38 @@ import TorchTestSupport
     #expect(abs(output.item(Double.self) - 7) < 1e-9, "row 1, column 2 of level 0 holds 7; level 1's sample is outside")
   }
 }
+
+/// The fused kernel against the composed version, forward and backward, over several shapes.
+@Suite struct FusedDeformableAttentionTests {
+  @Test(
+    arguments: [
+      ([(4, 5), (2, 3)], 2, 3, 2, 2),  // levels, heads, head width, points, queries
+      ([(7, 9), (4, 5), (2, 3), (1, 2)], 4, 8, 4, 5),
+      ([(6, 6)], 1, 4, 3, 7),
+      ([(5, 8), (3, 4), (2, 2)], 8, 2, 1, 3),
+    ] as [([(Int, Int)], Int, Int, Int, Int)])
+  func fusedEqualsComposedForwardAndBackward(shapes: [(Int, Int)], heads: Int, headDim: Int, points: Int, queries: Int) {
+    let levels = FeatureLevels(shapes: shapes.map { (height: $0.0, width: $0.1) })
+    let generator = Generator(seed: UInt64(heads * 100 + points))
+    for dtype in [DType.float32, .float64] {
+      let value = Tensor.randn([2, levels.tokenCount, heads, headDim], dtype: dtype, generator: generator)
+      // 30% of the samples fall outside [0, 1], where maps read zeros.
+      let locations = Tensor.rand([2, queries, heads, levels.count, points, 2], dtype: dtype, generator: generator) * 1.6 - 0.3
+      let weights = Tensor.rand([2, queries, heads, levels.count, points], dtype: dtype, generator: generator)
+      let gradient = Tensor.randn([2, queries, heads * headDim], dtype: dtype, generator: generator)
+      var results: [[Tensor]] = []
+      for fused in [true, false] {
+        let (v, l, w) = (value.clone().requiringGrad(), locations.clone().requiringGrad(), weights.clone().requiringGrad())
+        let output =
+          fused
+          ? MultiScaleDeformableAttention.sample(value: v, levels: levels, locations: l, weights: w)
+          : MultiScaleDeformableAttention.sampleComposed(value: v, levels: levels, locations: l, weights: w)
+        (output * gradient).sum().backward()
+        results.append([output, v.grad!, l.grad!, w.grad!])
+      }
+      for (index, name) in ["output", "value gradient", "location gradient", "weight gradient"].enumerated() {
+        expectClose(results[0][index], results[1][index], relative: 1e-5, absolute: 1e-5, "\(dtype) \(name)")
+      }
+    }
+  }
+}
