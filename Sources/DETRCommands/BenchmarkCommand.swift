@@ -31,6 +31,9 @@ struct BenchmarkCommand: ParsableCommand {
   @Flag(help: "Time a training step (forward, loss, backward, optimizer) instead of inference.")
   var train = false
 
+  @Flag(name: .customLong("freeze-backbone"), help: "With --train, freeze the whole backbone (what transformers does with its own ResNet).")
+  var freezeBackbone = false
+
   @Option(help: "Timed iterations (after 2 warm-up iterations).")
   var iterations = 10
 
@@ -59,6 +62,9 @@ struct BenchmarkCommand: ParsableCommand {
     let step: () throws -> Void
     if train {
       detector.train()
+      if freezeBackbone, let backbone = detector.namedModules().first(where: { $0.name == "backbone.0.body" })?.module {
+        backbone.freeze()
+      }
       let optimizer = AdamW(groups: [ParameterGroup(parameters: detector.trainableParameters(), learningRate: 1e-5, weightDecay: 1e-4)])
       let criterion = detector.makeCriterion()
       let targets = (0..<batchSize).map { _ in

@@ -1,0 +1,69 @@
+"""Times transformers' Deformable DETR / DETR (random weights, ResNet-50 from transformers, no timm) at
+the same settings as `detr benchmark`: inference (batch given) or a training step (forward, loss,
+backward, AdamW). Prints one JSON line: latency p50/p95 in ms, images/s, peak RSS in MiB.
+
+    python transformers_reference.py --model deformable-detr|deformable-detr-refine|detr --image-size 512 --batch-size 1 [--train]
+"""
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import torch
+from transformers import (DeformableDetrConfig, DeformableDetrForObjectDetection, DetrConfig, DetrForObjectDetection,
+                          ResNetConfig)
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--model", required=True, choices=["deformable-detr", "deformable-detr-refine", "detr"])
+parser.add_argument("--image-size", type=int, default=512)
+parser.add_argument("--batch-size", type=int, default=1)
+parser.add_argument("--iterations", type=int, default=5)
+parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--train", action="store_true")
+args = parser.parse_args()
+torch.set_num_threads(args.threads)
+torch.manual_seed(0)
+
+if args.model == "detr":
+    config = DetrConfig(use_timm_backbone=False, backbone_config=ResNetConfig(out_features=["stage4"]), num_labels=91)
+    model = DetrForObjectDetection(config)
+else:
+    config = DeformableDetrConfig(use_timm_backbone=False, backbone_config=ResNetConfig(out_features=["stage2", "stage3", "stage4"]),
+                                  num_labels=91, with_box_refine=args.model.endswith("refine"))
+    model = DeformableDetrForObjectDetection(config)
+
+pixels = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
+mask = torch.ones(args.batch_size, args.image_size, args.image_size, dtype=torch.long)
+labels = [{"class_labels": torch.tensor([0, 1]), "boxes": torch.tensor([[0.3, 0.3, 0.2, 0.2], [0.6, 0.6, 0.3, 0.4]])}
+          for _ in range(args.batch_size)]
+
+if args.train:
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, weight_decay=1e-4)
+
+    def step():
+        loss = model(pixel_values=pixels, pixel_mask=mask, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+        optimizer.step()
+else:
+    model.eval()
+
+    def step():
+        with torch.inference_mode():
+            model(pixel_values=pixels, pixel_mask=mask).logits.sum().item()
+
+for _ in range(2):
+    step()
+times = []
+for _ in range(args.iterations):
+    start = time.perf_counter()
+    step()
+    times.append((time.perf_counter() - start) * 1000)
+times.sort()
+print(json.dumps({
+    "latency_ms_p50": statistics.median(times), "latency_ms_p95": times[min(len(times) - 1, int(len(times) * 0.95 + 0.999) - 1)],
+    "images_per_second": args.batch_size / (sum(times) / len(times) / 1000),
+    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
