@@ -93,7 +93,7 @@ struct BenchmarkCommand: ParsableCommand {
     let p50 = sorted[sorted.count / 2]
     let p95 = sorted[Swift.min(sorted.count - 1, Int((Double(sorted.count) * 0.95).rounded(.up)) - 1)]
     let throughput = Double(batchSize) / (times.reduce(0, +) / Double(times.count) / 1000)
-    let peak = peakResidentMiB()
+    let peak = ProcessMemory.peakResidentMiB
     let what = train ? "training step" : "inference"
     print(
       "\(detector.kind.rawValue) \(weights ?? preset), \(what), batch \(batchSize), \(imageSize)x\(imageSize), \(Torch.threadCount) threads"
@@ -109,13 +109,5 @@ struct BenchmarkCommand: ParsableCommand {
       try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(
         to: URL(fileURLWithPath: jsonPath), options: .atomic)
     }
-  }
-
-  /// The process's peak resident memory (VmHWM), in MiB.
-  func peakResidentMiB() -> Double {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
-    else { return 0 }
-    return Double(line.split(separator: " ").dropFirst().first ?? "0").map { $0 / 1024 } ?? 0
   }
 }

@@ -68,12 +68,7 @@ struct PredictCommand: ParsableCommand {
         return loaded.detector.postProcessing(
           logits: output.final.logits, boxes: output.final.boxes, imageSizes: [(image.height, image.width)])[0]
       }.filtered(threshold: threshold, limit: maxDetections)
-      for (score, (label, box)) in zip(detections.scores, zip(detections.labels, detections.boxes)) {
-        results.append(
-          DetectedBox(
-            imageId: imageId, categoryId: loaded.categories.categoryId(ofIndex: label),
-            box: [box[0], box[1], box[2] - box[0], box[3] - box[1]], score: Double(score)))
-      }
+      results += detections.cocoResults(imageId: imageId, categories: loaded.categories)
       print("\(file.lastPathComponent): \(detections.scores.count) detections")
       if let outputDirectory {
         var drawn = image

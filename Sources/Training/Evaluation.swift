@@ -22,14 +22,7 @@ public enum DetectorEvaluation {
           logits: output.final.logits, boxes: output.final.boxes, imageSizes: batch.targets.map(\.originalSize))
       }
       for (target, detections) in zip(batch.targets, perImage) {
-        let kept = detections.filtered(threshold: 0, limit: 100)
-        for (score, (label, box)) in zip(kept.scores, zip(kept.labels, kept.boxes)) where label < categories.count {
-          results.append(
-            DetectedBox(
-              imageId: target.imageId, categoryId: categories.categoryId(ofIndex: label),
-              box: [box[0], box[1], box[2] - box[0], box[3] - box[1]],
-              score: Double(score)))
-        }
+        results += detections.filtered(threshold: 0, limit: 100).cocoResults(imageId: target.imageId, categories: categories)
       }
     }
     return results

@@ -124,7 +124,7 @@ public final class Trainer {
                 + termText.joined(separator: ", ")
                 + String(
                   format: ")  lr %.1e  %.2f img/s  ETA %@  %.0f MiB", optimizer.groups[0].learningRate, rate, duration(remaining),
-                  residentMiB()))
+                  ProcessMemory.residentMiB))
             (imagesSinceLog, logStart) = (0, Date())
           }
         }
@@ -165,14 +165,6 @@ public final class Trainer {
     if total >= 3600 { return String(format: "%dh%02dm", total / 3600, total % 3600 / 60) }
     if total >= 60 { return String(format: "%dm%02ds", total / 60, total % 60) }
     return "\(total)s"
-  }
-
-  /// Resident memory of the process in MiB.
-  func residentMiB() -> Double {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
-    else { return 0 }
-    return Double(line.split(separator: " ").dropFirst().first ?? "0").map { $0 / 1024 } ?? 0
   }
 
   /// Writes the resolved architecture, the recipe and the categories at the start of a run.
