@@ -50,7 +50,7 @@ let package = Package(
     .testTarget(name: "TrainingTests", dependencies: ["Training", "TorchTestSupport"]),
     .testTarget(name: "COCOEvalTests", dependencies: ["COCOEval"], resources: [.copy("Goldens")]),
     // Depends on the `detr` executable so that tests can run the real process (kill and resume).
-    .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "COCO", "TorchTestSupport", "detr"]),
+    .testTarget(name: "DETRCommandsTests", dependencies: ["DETRCommands", "COCO", "Training", "TorchTestSupport", "detr"]),
   ],
   swiftLanguageModes: [.v6]
 )

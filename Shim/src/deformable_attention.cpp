@@ -55,6 +55,28 @@ inline bool corners(double h, double w, int64_t height, int64_t width, Corners &
   return true;
 }
 
+// Returns top · value over `channels` and adds scale * top to gradient, in lanes of 8 so that the
+// compiler vectorizes both (a plain float sum would need reassociation, which it may not do).
+template <typename scalar_t>
+inline double dot_and_accumulate(const scalar_t *top, const scalar_t *value, scalar_t *gradient, scalar_t scale, int64_t channels) {
+  constexpr int lanes = 8;
+  scalar_t partial[lanes] = {};
+  int64_t c = 0;
+  for (; c + lanes <= channels; c += lanes) {
+    for (int j = 0; j < lanes; ++j) {
+      partial[j] += top[c + j] * value[c + j];
+      gradient[c + j] += scale * top[c + j];
+    }
+  }
+  double dot = 0;
+  for (int j = 0; j < lanes; ++j) dot += partial[j];
+  for (; c < channels; ++c) {
+    dot += static_cast<double>(top[c]) * value[c];
+    gradient[c] += scale * top[c];
+  }
+  return dot;
+}
+
 template <typename scalar_t>
 void forward_kernel(const at::Tensor &value, const LevelGeometry &g, const at::Tensor &locations, const at::Tensor &weights, at::Tensor &out) {
   const int64_t batch = value.size(0), tokens = value.size(1), heads = value.size(2), channels = value.size(3);
@@ -132,11 +154,7 @@ void backward_kernel(const at::Tensor &value, const LevelGeometry &g, const at::
               if (cs.index[k] < 0) continue;
               const int64_t base = offset + cs.index[k] * heads * channels;
               const scalar_t scale = static_cast<scalar_t>(a * cs.weight[k]);
-              double dot = 0;
-              for (int64_t c = 0; c < channels; ++c) {
-                dot += static_cast<double>(top[c]) * v[base + c];
-                gv[base + c] += scale * top[c];
-              }
+              const double dot = dot_and_accumulate(top, v + base, gv + base, scale, channels);
               grad_attention += cs.weight[k] * dot;
               grad_h += dh[k] * dot;
               grad_w += dw[k] * dot;

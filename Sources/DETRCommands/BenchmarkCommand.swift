@@ -19,6 +19,14 @@ struct BenchmarkCommand: ParsableCommand {
   @Option(help: "A preset of the family.")
   var preset = "r50"
 
+  @Option(help: ArgumentHelp("An architecture config JSON of the family, instead of a preset.", valueName: "FILE.json"))
+  var config: String?
+
+  @Option(
+    name: .customLong("set"),
+    help: ArgumentHelp("Override a config field, e.g. transformer.queries=50 (repeatable).", valueName: "key=value"))
+  var overrides: [String] = []
+
   @Option(help: ArgumentHelp("A checkpoint to benchmark instead of a preset.", valueName: "DIR"))
   var weights: String?
 
@@ -46,7 +54,10 @@ struct BenchmarkCommand: ParsableCommand {
   func validate() throws {
     guard imageSize >= 32 else { throw ValidationError("--image-size must be at least 32, got \(imageSize)") }
     guard batchSize > 0, iterations > 0 else { throw ValidationError("--batch-size and --iterations must be positive") }
-    guard weights != nil || model.presets.contains(preset) else {
+    guard weights == nil || (config == nil && overrides.isEmpty) else {
+      throw ValidationError("--weights brings its own architecture; leave out --config and --set")
+    }
+    guard weights != nil || config != nil || model.presets.contains(preset) else {
       throw ValidationError("--preset \(preset) is not a preset of \(model.rawValue); presets: \(model.presets.joined(separator: ", "))")
     }
   }
@@ -56,10 +67,11 @@ struct BenchmarkCommand: ParsableCommand {
     Torch.manualSeed(0)
     let detector =
       try weights.map { try DetectorCheckpoint.load(URL(fileURLWithPath: $0)).detector }
-      ?? DetectorFactory.make(kind: model, preset: preset)
+      ?? ModelChoice(kind: model, preset: preset, configFile: config, overrides: overrides).makeDetector()
     let images = Tensor.randn([batchSize, 3, imageSize, imageSize])
     let mask = Tensor.zeros([batchSize, imageSize, imageSize], dtype: .bool)
     let step: () throws -> Void
+    var phases: [[(name: String, milliseconds: Double)]] = []
     if train {
       detector.train()
       if freezeBackbone, let backbone = detector.namedModules().first(where: { $0.name == "backbone.0.body" })?.module {
@@ -71,18 +83,26 @@ struct BenchmarkCommand: ParsableCommand {
         MatchTarget(labels: Tensor([0, 1] as [Int]), boxes: Tensor([0.3, 0.3, 0.2, 0.2, 0.6, 0.6, 0.3, 0.4] as [Float], shape: [2, 4]))
       }
       step = {
+        var clock = PhaseClock()
         let output = detector(images: images, paddingMask: mask)
+        clock.lap("forward")
         let loss = try criterion(output.final, auxiliary: output.auxiliary, encoder: output.encoder, targets: targets)
+        _ = loss.total.item(Float.self)
+        clock.lap("loss and matching")
         optimizer.zeroGrad()
         loss.total.backward()
+        clock.lap("backward")
         clipGradientNorm(detector.parameters(), maxNorm: 0.1)
         optimizer.step()
+        clock.lap("clipping and optimizer")
+        phases.append(clock.laps)
       }
     } else {
       detector.eval()
       step = { withInferenceMode { _ = detector(images: images, paddingMask: mask).final.logits.sum().item(Float.self) } }
     }
     for _ in 0..<2 { try step() }
+    phases.removeAll()
     var times: [Double] = []
     for _ in 0..<iterations {
       let start = DispatchTime.now().uptimeNanoseconds
@@ -99,15 +119,41 @@ struct BenchmarkCommand: ParsableCommand {
       "\(detector.kind.rawValue) \(weights ?? preset), \(what), batch \(batchSize), \(imageSize)x\(imageSize), \(Torch.threadCount) threads"
     )
     print(String(format: "latency p50 %.1f ms, p95 %.1f ms; %.2f images/s; peak resident memory %.0f MiB", p50, p95, throughput, peak))
+    let phaseMedians = PhaseClock.medians(of: phases)
+    if !phaseMedians.isEmpty {
+      print("median per phase: " + phaseMedians.map { String(format: "%@ %.1f ms", $0.name, $0.milliseconds) }.joined(separator: ", "))
+    }
     if let jsonPath {
       let report: [String: Any] = [
         "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "batch_size": batchSize,
         "image_size": imageSize, "threads": Torch.threadCount, "latency_ms_p50": p50, "latency_ms_p95": p95,
         "images_per_second": throughput,
         "peak_rss_mib": peak, "latencies_ms": times,
+        "phases_ms_p50": Dictionary(phaseMedians.map { ($0.name, $0.milliseconds) }, uniquingKeysWith: { first, _ in first }),
       ]
       try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(
         to: URL(fileURLWithPath: jsonPath), options: .atomic)
+    }
+  }
+}
+
+/// Wall time between successive points of one iteration, by phase name.
+struct PhaseClock {
+  private var last = DispatchTime.now().uptimeNanoseconds
+  private(set) var laps: [(name: String, milliseconds: Double)] = []
+
+  mutating func lap(_ name: String) {
+    let now = DispatchTime.now().uptimeNanoseconds
+    laps.append((name, Double(now - last) / 1e6))
+    last = now
+  }
+
+  /// The median of each phase over iterations (phases in the order of the first iteration).
+  static func medians(of iterations: [[(name: String, milliseconds: Double)]]) -> [(name: String, milliseconds: Double)] {
+    guard let first = iterations.first else { return [] }
+    return first.indices.map { index in
+      let values = iterations.map { $0[index].milliseconds }.sorted()
+      return (first[index].name, values[values.count / 2])
     }
   }
 }

@@ -100,6 +100,9 @@ struct TrainCommand: ParsableCommand {
   }
 
   func run() throws {
+    if !resume && Trainer.hasCheckpoint(in: URL(fileURLWithPath: output)) {
+      throw ValidationError("--output \(output) already holds a run; pass --resume to continue it, or choose another --output")
+    }
     Torch.manualSeed(seed)
     let (imageFolder, trainFile, validationFile, scale) = try dataset()
     let policy = DetectionDataset.Policy()
@@ -148,7 +151,8 @@ struct TrainCommand: ParsableCommand {
     }
     try trainer.run()
     let best = FileManager.default.fileExists(atPath: URL(fileURLWithPath: output).appendingPathComponent("best").path)
-    print("done: \(trainer.position.step) steps; checkpoints in \(output)/last\(best ? " and \(output)/best" : "")")
+    Trainer.printProgress(
+      "done: \(trainer.position.step) steps; checkpoints in \(output)/last\(best ? " and \(output)/best" : "")", kind: .report)
   }
 
   /// The images folder, annotation files and image scale: the user's, or the synthetic dataset made once in a cache folder.
@@ -194,31 +198,7 @@ struct TrainCommand: ParsableCommand {
   }
 
   func makeDetector(classCount: Int, fromScratch: Bool) throws -> any Detector {
-    var json: Data
-    if let config {
-      do {
-        json = try Data(contentsOf: URL(fileURLWithPath: config))
-      } catch {
-        throw ValidationError("--config \(config) cannot be read (\(error.localizedDescription))")
-      }
-    } else {
-      json = try DetectorFactory.make(kind: model, preset: preset).encodedConfig()
-    }
-    // The class count comes from the data.
-    guard var object = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else {
-      throw ValidationError("--config \(config ?? preset) is not a JSON object")
-    }
-    if fromScratch, var backbone = object["backbone"] as? [String: Any] {
-      backbone["frozen_batch_norm"] = false
-      object["backbone"] = backbone
-    }
-    try ConfigOverrides.apply(overrides, to: &object)
-    object["class_count"] = classCount
-    json = try JSONSerialization.data(withJSONObject: object)
-    do {
-      return try DetectorFactory.make(kind: model, configJSON: json)
-    } catch {
-      throw ValidationError("--config \(config ?? preset) is not a valid \(model.rawValue) config: \(error)")
-    }
+    try ModelChoice(kind: model, preset: preset, configFile: config, overrides: overrides)
+      .makeDetector(classCount: classCount, trainBatchNorm: fromScratch)
   }
 }

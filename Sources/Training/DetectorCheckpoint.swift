@@ -30,7 +30,12 @@ public enum DetectorCheckpoint {
   public static func save(_ detector: any Detector, categories: CategoryMap, to folder: URL, extraFiles: [String: Data] = [:]) throws {
     let manager = FileManager.default
     let parent = folder.deletingLastPathComponent()
-    let temporary = parent.appendingPathComponent(".\(folder.lastPathComponent).partial-\(UUID().uuidString)")
+    let partialPrefix = ".\(folder.lastPathComponent).partial-"
+    // A save killed before its final move leaves its partial folder behind; it is never read, so drop it.
+    for stale in (try? manager.contentsOfDirectory(atPath: parent.path)) ?? [] where stale.hasPrefix(partialPrefix) {
+      try? manager.removeItem(at: parent.appendingPathComponent(stale))
+    }
+    let temporary = parent.appendingPathComponent(partialPrefix + UUID().uuidString)
     do {
       try manager.createDirectory(at: temporary, withIntermediateDirectories: true)
       var config =

@@ -5,11 +5,17 @@ struct MetricsLog {
   let jsonl: URL
   let csv: URL
 
+  /// metrics.csv is long: one row per (step, value), so every loss term fits without changing columns.
+  static let csvHeader = "step,epoch,split,metric,value"
+
   init(folder: URL) throws {
     jsonl = folder.appendingPathComponent("metrics.jsonl")
     csv = folder.appendingPathComponent("metrics.csv")
-    for file in [jsonl, csv] where !FileManager.default.fileExists(atPath: file.path) {
-      _ = FileManager.default.createFile(atPath: file.path, contents: nil)
+    if !FileManager.default.fileExists(atPath: jsonl.path) {
+      _ = FileManager.default.createFile(atPath: jsonl.path, contents: nil)
+    }
+    if !FileManager.default.fileExists(atPath: csv.path) {
+      _ = FileManager.default.createFile(atPath: csv.path, contents: Data((Self.csvHeader + "\n").utf8))
     }
   }
 
@@ -19,12 +25,14 @@ struct MetricsLog {
     ]
     for (name, value) in losses.terms { record[name] = value }
     try write(record)
-    try appendLine("\(step),\(epoch),train,loss,\(losses.total)", to: csv)
+    let rows = [("loss", losses.total)] + losses.terms.map { ($0.name, $0.value) } + [("lr", learningRate), ("images_per_second", imagesPerSecond)]
+    try appendLine(rows.map { "\(step),\(epoch),train,\($0.0),\($0.1)" }.joined(separator: "\n"), to: csv)
   }
 
   func appendEvaluation(step: Int, epoch: Int, stats: [Double]) throws {
     try write(["step": step, "epoch": epoch, "ap": stats[0], "ap50": stats[1], "ap75": stats[2], "stats": stats])
-    try appendLine("\(step),\(epoch),val,ap,\(stats[0])\n\(step),\(epoch),val,ap50,\(stats[1])", to: csv)
+    let names = ["ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large"]
+    try appendLine(zip(names, stats).map { "\(step),\(epoch),val,\($0.0),\($0.1)" }.joined(separator: "\n"), to: csv)
   }
 
   /// Drops lines past `step`, so that a resumed run continues the files exactly.

@@ -69,6 +69,14 @@ public final class Trainer {
     metrics = try MetricsLog(folder: output)
   }
 
+  /// Whether `output` holds a run's checkpoint to resume from (the last one, or the one a save was replacing).
+  public static func hasCheckpoint(in output: URL) -> Bool {
+    let last = output.appendingPathComponent("last")
+    return [last, DetectorCheckpoint.previousFolder(of: last)].contains {
+      FileManager.default.fileExists(atPath: $0.appendingPathComponent("trainer.json").path)
+    }
+  }
+
   /// Restores model, optimizer, position and RNG from `output/last`. Returns false when there is none.
   @discardableResult
   public func resume() throws -> Bool {
@@ -87,20 +95,24 @@ public final class Trainer {
   }
 
   /// Trains to the end of the recipe (or `maxIterations` steps), evaluating after each epoch.
-  public func run(progress: (String) -> Void = Trainer.printLine) throws {
+  /// `progress` receives the step lines (`.live`: each replaces the last on a terminal) and the
+  /// evaluation reports and notices (`.report`).
+  public func run(progress: (String, ProgressKind) -> Void = Trainer.printProgress) throws {
     let epochs = recipe.epochs
     let totalSteps = Swift.min(maxIterations ?? .max, epochs * trainLoader.batchesPerEpoch)
     let start = Date()
     var stepsThisRun = 0
     var imagesSinceLog = 0
     var logStart = Date()
+    // A run from the start drops the metrics of one that was killed before its first checkpoint.
+    if position.step == 0 { try metrics.truncate(afterStep: 0) }
     while position.epoch < epochs {
       let factor = recipe.learningRateFactor(epoch: position.epoch)
       optimizer.setLearningRates(baseLearningRates.map { $0 * factor })
       let stream = trainLoader.batches(epoch: position.epoch, startingAt: position.batch)
       while let loaded = try stream.nextBatch() {
         if let maxIterations, position.step >= maxIterations { break }
-        for skipped in loaded.skipped { progress("skipped \(skipped)") }
+        for skipped in loaded.skipped { progress("skipped \(skipped)", .report) }
         if let batch = loaded.batch {
           let losses = try trainingStep(
             detector: detector, criterion: criterion, optimizer: optimizer, batch: batch, clipNorm: recipe.gradientClipNorm,
@@ -124,7 +136,7 @@ public final class Trainer {
                 + termText.joined(separator: ", ")
                 + String(
                   format: ")  lr %.1e  %.2f img/s  ETA %@  %.0f MiB", optimizer.groups[0].learningRate, rate, duration(remaining),
-                  ProcessMemory.residentMiB))
+                  ProcessMemory.residentMiB), .live)
             (imagesSinceLog, logStart) = (0, Date())
           }
         }
@@ -140,24 +152,34 @@ public final class Trainer {
     try saveCheckpoint(named: "last")
   }
 
-  func evaluate(_ validation: (loader: DetectionLoader, annotations: URL), progress: (String) -> Void) throws {
+  func evaluate(_ validation: (loader: DetectionLoader, annotations: URL), progress: (String, ProgressKind) -> Void) throws {
     let result = try DetectorEvaluation.evaluate(
       detector, loader: validation.loader, categories: categories, annotationsFile: validation.annotations)
     let stats = result.stats
     try metrics.appendEvaluation(step: position.step, epoch: position.epoch, stats: stats)
     try TrainingChart.redraw(metrics: metrics.jsonl, to: output.appendingPathComponent("chart.png"))
-    progress(result.summaryText + "\n" + result.perCategoryTable)
+    progress(result.summaryText + "\n" + result.perCategoryTable, .report)
     if stats[0] > (position.bestAP ?? -1) {
       position.bestAP = stats[0]
       try saveCheckpoint(named: "best")
     }
   }
 
-  /// Prints a line and flushes, so that progress reaches a log file as it happens.
-  public static func printLine(_ line: String) {
-    print(line)
-    fflush(nil)
+  /// How a line of progress is shown.
+  public enum ProgressKind: Sendable {
+    /// The step line: on a terminal each one overwrites the previous.
+    case live
+    /// A report that stays: evaluation tables, notices.
+    case report
   }
+
+  /// Prints progress and flushes, so that it reaches a log file as it happens. On a terminal the
+  /// live line is redrawn in place; in a file or pipe every line is kept.
+  public static func printProgress(_ text: String, kind: ProgressKind) {
+    progressPrinter.print(text, kind: kind)
+  }
+
+  private static let progressPrinter = ProgressPrinter(terminal: isatty(STDOUT_FILENO) != 0)
 
   /// "1h02m", "3m20s" or "45s".
   func duration(_ seconds: Double) -> String {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import Torch
 import TorchTestSupport
+import Training
 
 /// The real `detr train` process, killed with SIGKILL mid-run and resumed, ends with the weights and
 /// the losses of a run never interrupted.
@@ -78,5 +79,68 @@ import TorchTestSupport
     let (x, y) = (try losses("straight"), try losses("interrupted"))
     #expect(x.count == y.count && x.count == 22, "2 epochs of 11 steps, logged step by step")
     for (p, q) in zip(x, y) { #expect(abs(p - q) <= 1e-6 * max(1, abs(p)), "loss \(p) vs \(q)") }
+  }
+
+  /// Killed again and again while it saves a checkpoint at every step, the run always leaves a
+  /// checkpoint that loads, resumes from it, and ends where the run never killed ends.
+  @Test func killedWhileSavingAlwaysLeavesALoadableCheckpoint() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("kill-save-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    try SyntheticShapes.generate(to: root.appendingPathComponent("data"), images: 24, size: 96, seed: 5)
+    let common = [
+      "--model", "detr", "--config", try Self.tinyConfig(in: root).path, "--data", root.appendingPathComponent("data/images").path,
+      "--train-annotations", root.appendingPathComponent("data/annotations/train.json").path, "--image-scale", "0.1", "--epochs", "1",
+      "--batch-size", "2", "--checkpoint-every", "1", "--log-every", "1", "--learning-rate", "0.001", "--seed", "3",
+    ]
+    let straight = try Self.train(common + ["--output", root.appendingPathComponent("straight").path])
+    straight.waitUntilExit()
+    #expect(straight.terminationStatus == 0)
+
+    let folder = root.appendingPathComponent("killed")
+    let last = folder.appendingPathComponent("last")
+    var kills = 0
+    var killsDuringSave = 0
+    var finished = false
+    var generator = SeededRandom(seed: 11, stream: 0, item: 0)
+    // Five runs are killed; the sixth is left to finish.
+    for attempt in 0..<6 where !finished {
+      // As a supervisor would restart it: resume when there is a checkpoint, else start again.
+      let run = try Self.train(common + ["--output", folder.path] + (Trainer.hasCheckpoint(in: folder) ? ["--resume"] : []))
+      // Kill it while it writes a checkpoint: as soon as the save's partial folder (or the old
+      // checkpoint moved aside) shows, after a random extra delay of up to 2 ms.
+      let deadline = Date().addingTimeInterval(60)
+      func saving() -> Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).contains { $0.hasPrefix(".last.") }
+      }
+      while run.isRunning && !saving() && Date() < deadline { usleep(200) }
+      usleep(UInt32(random: &generator, in: 0...2_000))
+      if attempt < 5 && run.isRunning {
+        kill(run.processIdentifier, SIGKILL)
+        kills += 1
+      }
+      run.waitUntilExit()
+      finished = run.terminationReason == .exit
+      if finished { #expect(run.terminationStatus == 0) }
+      let siblings = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+      if siblings.contains(where: { $0.hasPrefix(".last.") }) { killsDuringSave += 1 }
+      if FileManager.default.fileExists(atPath: last.path) || siblings.contains(".last.previous") {
+        // Loads, with the fallback to the previous checkpoint when the kill hit between the two moves.
+        let loaded = try DetectorCheckpoint.load(last)
+        #expect(loaded.detector.kind == .detr)
+      }
+    }
+    #expect(finished, "the sixth run finished")
+    #expect(kills >= 1, "at least one kill landed before the run ended")
+    #expect(killsDuringSave >= 1, "killed \(kills) times, \(killsDuringSave) of them with a save in progress")
+    let a = try SafeTensors.load(contentsOf: root.appendingPathComponent("straight/last/model.safetensors")).tensors
+    let b = try SafeTensors.load(contentsOf: last.appendingPathComponent("model.safetensors")).tensors
+    for (key, tensor) in a { expectClose(b[key]!, tensor, relative: 0, absolute: 1e-6, key) }
+  }
+}
+
+extension UInt32 {
+  /// A value in `range` from the test's seeded generator.
+  fileprivate init(random generator: inout SeededRandom, in range: ClosedRange<UInt32>) {
+    self = range.lowerBound + UInt32(generator.integer(0, Int(range.upperBound - range.lowerBound)))
   }
 }

@@ -43,6 +43,14 @@ import TorchTestSupport
       "--output", Self.scratch().path,
     ])
     #expect(resume.contains("has no checkpoint to continue from"))
+    let existingRun = Self.scratch()
+    try? FileManager.default.createDirectory(at: existingRun.appendingPathComponent("last"), withIntermediateDirectories: true)
+    try? Data("{}".utf8).write(to: existingRun.appendingPathComponent("last/trainer.json"))
+    let overwrite = message([
+      "train", "--data", Self.annotations().deletingLastPathComponent().path, "--train-annotations", Self.annotations().path,
+      "--output", existingRun.path,
+    ])
+    #expect(overwrite.contains("already holds a run; pass --resume"), "a new run never overwrites an old one's checkpoints")
   }
 
   /// A tiny annotation file whose one image is a file that exists, so the data checks pass.

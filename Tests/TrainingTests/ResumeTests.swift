@@ -41,19 +41,19 @@ import TorchTestSupport
     defer { try? FileManager.default.removeItem(at: root) }
     let straight = try withSeededDefaultGenerator(9) { () throws -> Trainer in
       let trainer = try makeTrainer(output: root.appendingPathComponent("straight"))
-      try trainer.run(progress: { _ in })
+      try trainer.run(progress: { _, _ in })
       return trainer
     }
     try withSeededDefaultGenerator(9) {
       let first = try makeTrainer(output: root.appendingPathComponent("interrupted"))
       first.maxIterations = 9  // stops mid-epoch 2, after the checkpoint at step 9
-      try first.run(progress: { _ in })
+      try first.run(progress: { _, _ in })
     }
     let resumed = try withSeededDefaultGenerator(123) { () throws -> Trainer in
       let trainer = try makeTrainer(output: root.appendingPathComponent("interrupted"))
       #expect(try trainer.resume())
       #expect(trainer.position.step == 9)
-      try trainer.run(progress: { _ in })
+      try trainer.run(progress: { _, _ in })
       return trainer
     }
     #expect(resumed.position == straight.position)
