@@ -37,7 +37,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
-    .executableTarget(name: "detr", dependencies: ["DETRCommands"]),
+    .executableTarget(name: "detr", dependencies: ["DETRCommands", "Torch"]),
     .executableTarget(name: "torch-overhead-benchmark", dependencies: ["Torch"], path: "Benchmarks/TorchOverhead"),
     .executableTarget(name: "loader-throughput", dependencies: ["COCO"], path: "Benchmarks/LoaderThroughput"),
     .target(name: "TorchTestSupport", dependencies: ["Torch"], path: "Tests/TorchTestSupport"),

@@ -1,6 +1,8 @@
 """Times transformers' Deformable DETR / DETR (random weights, ResNet-50 from transformers, no timm) at
 the same settings as `detr benchmark`: inference (batch given) or a training step (forward, loss,
-backward, AdamW). Prints one JSON line: latency p50/p95 in ms, images/s, peak RSS in MiB.
+backward, AdamW). Prints one JSON line: latency p50/p95 in ms, images/s, peak RSS in MiB, and the
+model FLOPs of one iteration as torch's FlopCounterMode counts them (matrix products and
+convolutions; the deformable sampling itself is not counted), measured outside the timed iterations.
 
     python transformers_reference.py --model deformable-detr|deformable-detr-refine|detr --image-size 512 --batch-size 1 [--train]
 """
@@ -55,6 +57,11 @@ else:
         with torch.inference_mode():
             model(pixel_values=pixels, pixel_mask=mask).logits.sum().item()
 
+from torch.utils.flop_counter import FlopCounterMode
+
+with FlopCounterMode(display=False) as counter:
+    step()
+flops = counter.get_total_flops()
 for _ in range(2):
     step()
 times = []
@@ -66,4 +73,4 @@ times.sort()
 print(json.dumps({
     "latency_ms_p50": statistics.median(times), "latency_ms_p95": times[min(len(times) - 1, int(len(times) * 0.95 + 0.999) - 1)],
     "images_per_second": args.batch_size / (sum(times) / len(times) / 1000),
-    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "flops": flops}))

@@ -11,6 +11,10 @@
 
 #include "common.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 struct ctorch_generator_opaque {
   at::Generator generator;
 };
@@ -106,6 +110,16 @@ bool ctorch_cuda_is_available(void) { return at::hasCUDA() && at::detail::getCUD
 int32_t ctorch_cuda_device_count(void) { return at::hasCUDA() ? static_cast<int32_t>(at::detail::getCUDAHooks().deviceCount()) : 0; }
 void ctorch_set_num_threads(int32_t count) { at::set_num_threads(count); }
 int32_t ctorch_get_num_threads(void) { return at::get_num_threads(); }
+void ctorch_set_keep_freed_memory(bool keep) {
+#if defined(__GLIBC__)
+  // glibc's defaults: a dynamic mmap threshold starting at 128 KiB, trim at 128 KiB, no top pad.
+  mallopt(M_MMAP_THRESHOLD, keep ? 32 * 1024 * 1024 : 128 * 1024);
+  mallopt(M_TRIM_THRESHOLD, keep ? 1024 * 1024 * 1024 : 128 * 1024);
+  mallopt(M_TOP_PAD, keep ? 64 * 1024 * 1024 : 0);
+#else
+  (void)keep;
+#endif
+}
 void ctorch_manual_seed(uint64_t seed) {
   auto generator = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());

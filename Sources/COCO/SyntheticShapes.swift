@@ -47,6 +47,15 @@ public enum SyntheticShapes {
     }
   }
 
+  /// Which object sizes an image gets.
+  public enum ObjectSizes: String, CaseIterable, Sendable {
+    /// Small, medium and large by COCO's area ranges at 320 pixels, in equal shares (scaled with the image).
+    case allAreaRanges = "all"
+    /// Medium and large only: at least 11% of the image side. For small images, whose "small" objects
+    /// would be a few pixels wide.
+    case mediumAndLarge = "medium-large"
+  }
+
   /// What `generate` wrote.
   public struct Summary: Sendable {
     public var trainImages: Int
@@ -60,7 +69,9 @@ public enum SyntheticShapes {
   /// Writes `images/NNNNNN.jpg`, `annotations/train.json` and `annotations/val.json` under `directory`;
   /// one image in `validationEvery` goes to the validation split.
   @discardableResult
-  public static func generate(to directory: URL, images count: Int, size: Int, seed: UInt64, validationEvery: Int = 8) throws -> Summary {
+  public static func generate(
+    to directory: URL, images count: Int, size: Int, seed: UInt64, objectSizes: ObjectSizes = .allAreaRanges, validationEvery: Int = 8
+  ) throws -> Summary {
     precondition(count > 0 && size >= 64, "synthetic dataset: need at least one image of at least 64 pixels")
     let imageDirectory = directory.appendingPathComponent("images")
     let annotationDirectory = directory.appendingPathComponent("annotations")
@@ -77,7 +88,7 @@ public enum SyntheticShapes {
     var nextAnnotationId = 1
     for index in 0..<count {
       var random = SeededRandom(seed: seed, stream: 0, item: UInt64(index))
-      let (image, objects) = render(size: size, random: &random)
+      let (image, objects) = render(size: size, objectSizes: objectSizes, random: &random)
       let id = index + 1
       let fileName = String(format: "%06d.jpg", id)
       try image.write(to: imageDirectory.appendingPathComponent(fileName), jpegQuality: 92)
@@ -112,7 +123,7 @@ public enum SyntheticShapes {
   }
 
   /// One image and its objects, drawn back to front (later objects may cover earlier ones).
-  static func render(size: Int, random: inout SeededRandom) -> (Image, [Object]) {
+  static func render(size: Int, objectSizes: ObjectSizes = .allAreaRanges, random: inout SeededRandom) -> (Image, [Object]) {
     var image = background(size: size, random: &random)
     let background = averageColor(image)
     var objects: [Object] = []
@@ -121,7 +132,7 @@ public enum SyntheticShapes {
       // Side of a square of the same area: small (< 32²), medium, or large (> 96²) at 320 pixels, scaled with the image.
       let scale = Double(size) / 320
       let side: Double
-      switch random.integer(0, 2) {
+      switch objectSizes == .allAreaRanges ? random.integer(0, 2) : random.integer(1, 2) {
       case 0: side = random.uniform(14, 30) * scale
       case 1: side = random.uniform(36, 90) * scale
       default: side = random.uniform(100, 180) * scale

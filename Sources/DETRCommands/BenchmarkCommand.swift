@@ -115,9 +115,10 @@ struct BenchmarkCommand: ParsableCommand {
     let throughput = Double(batchSize) / (times.reduce(0, +) / Double(times.count) / 1000)
     let peak = ProcessMemory.peakResidentMiB
     let what = train ? "training step" : "inference"
+    let parameterCount = detector.parameters().reduce(0) { $0 + $1.elementCount }
     print(
-      "\(detector.kind.rawValue) \(weights ?? preset), \(what), batch \(batchSize), \(imageSize)x\(imageSize), \(Torch.threadCount) threads"
-    )
+      "\(detector.kind.rawValue) \(weights ?? config ?? preset) (\(String(format: "%.2f", Double(parameterCount) / 1e6)) M parameters), \(what), "
+        + "batch \(batchSize), \(imageSize)x\(imageSize), \(Torch.threadCount) threads")
     print(String(format: "latency p50 %.1f ms, p95 %.1f ms; %.2f images/s; peak resident memory %.0f MiB", p50, p95, throughput, peak))
     let phaseMedians = PhaseClock.medians(of: phases)
     if !phaseMedians.isEmpty {
@@ -126,7 +127,7 @@ struct BenchmarkCommand: ParsableCommand {
     if let jsonPath {
       let report: [String: Any] = [
         "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "batch_size": batchSize,
-        "image_size": imageSize, "threads": Torch.threadCount, "latency_ms_p50": p50, "latency_ms_p95": p95,
+        "image_size": imageSize, "threads": Torch.threadCount, "parameters": parameterCount, "latency_ms_p50": p50, "latency_ms_p95": p95,
         "images_per_second": throughput,
         "peak_rss_mib": peak, "latencies_ms": times,
         "phases_ms_p50": Dictionary(phaseMedians.map { ($0.name, $0.milliseconds) }, uniquingKeysWith: { first, _ in first }),

@@ -27,6 +27,9 @@ struct SynthesizeCommand: ParsableCommand {
   @Option(help: "Random seed.")
   var seed: UInt64 = 0
 
+  @Option(help: "Object sizes: all (COCO's small, medium and large) or medium-large.")
+  var objects: SyntheticShapes.ObjectSizes = .allAreaRanges
+
   func validate() throws {
     guard images > 0 else { throw ValidationError("--images must be positive, got \(images)") }
     guard (64...4096).contains(size) else { throw ValidationError("--size must be between 64 and 4096, got \(size)") }
@@ -34,7 +37,7 @@ struct SynthesizeCommand: ParsableCommand {
 
   func run() throws {
     let start = Date()
-    let summary = try SyntheticShapes.generate(to: URL(fileURLWithPath: output), images: images, size: size, seed: seed)
+    let summary = try SyntheticShapes.generate(to: URL(fileURLWithPath: output), images: images, size: size, seed: seed, objectSizes: objects)
     print(
       "wrote \(summary.trainImages) training and \(summary.validationImages) validation images with \(summary.objects) objects "
         + "to \(output) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")

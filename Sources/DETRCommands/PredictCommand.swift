@@ -52,32 +52,16 @@ struct PredictCommand: ParsableCommand {
   func run() throws {
     let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights))
     let files = try Self.imageFiles(inputs)
-    var transform = DETRTransform(mode: .evaluation)
-    transform.evaluationSize = size
-    transform.maxSize = maxSize
+    let predictor = ImagePredictor(loaded: loaded, shorterSide: size, maxSize: maxSize, threshold: threshold, maxDetections: maxDetections)
     var results: [DetectedBox] = []
     if let outputDirectory { try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true) }
     for (index, file) in files.enumerated() {
-      let image = try Image(contentsOf: file)
       let imageId = Int(file.deletingPathExtension().lastPathComponent) ?? index
-      var random = SeededRandom(seed: 0)
-      let sample = transform.apply(to: image, imageId: imageId, boxes: [], labels: [], isCrowd: [], random: &random)
-      let batch = DetectionBatch(samples: [sample])
-      let detections = withInferenceMode {
-        let output = loaded.detector(images: batch.images, paddingMask: batch.paddingMask)
-        return loaded.detector.postProcessing(
-          logits: output.final.logits, boxes: output.final.boxes, imageSizes: [(image.height, image.width)])[0]
-      }.filtered(threshold: threshold, limit: maxDetections)
+      let (image, detections) = try predictor.detect(file, imageId: imageId)
       results += detections.cocoResults(imageId: imageId, categories: loaded.categories)
       print("\(file.lastPathComponent): \(detections.scores.count) detections")
       if let outputDirectory {
-        var drawn = image
-        drawn.draw(
-          zip(detections.labels, zip(detections.scores, detections.boxes)).map { label, scored in
-            DrawnBox(
-              box: scored.1, classIndex: label, caption: "\(loaded.categories.name(ofIndex: label)) \(String(format: "%.2f", scored.0))")
-          })
-        try drawn.write(
+        try predictor.drawn(image, detections).write(
           to: URL(fileURLWithPath: outputDirectory).appendingPathComponent(file.deletingPathExtension().lastPathComponent + ".jpg"))
       }
     }

@@ -7,6 +7,7 @@ import Torch
 import Training
 
 extension ModelKind: ExpressibleByArgument {}
+extension SyntheticShapes.ObjectSizes: ExpressibleByArgument {}
 
 /// `detr train`: trains a detector on COCO-format data (by default the built-in synthetic shapes).
 struct TrainCommand: ParsableCommand {
@@ -60,6 +61,9 @@ struct TrainCommand: ParsableCommand {
 
   @Option(name: .customLong("synthetic-size"), help: "Side of the synthetic images in pixels.")
   var syntheticSize = 320
+
+  @Option(name: .customLong("synthetic-objects"), help: "Object sizes of the synthetic dataset: all (COCO's small, medium and large) or medium-large.")
+  var syntheticObjects: SyntheticShapes.ObjectSizes = .allAreaRanges
 
   @Option(name: .customLong("checkpoint-every"), help: "Save the last checkpoint every this many steps.")
   var checkpointEvery = 50
@@ -164,10 +168,10 @@ struct TrainCommand: ParsableCommand {
       )
     }
     let cache = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(
-      ".cache/swift-detr/shapes-\(syntheticImages)-\(syntheticSize)-0")
+      ".cache/swift-detr/shapes-\(syntheticImages)-\(syntheticSize)-\(syntheticObjects.rawValue)-0")
     if !FileManager.default.fileExists(atPath: cache.appendingPathComponent("annotations/val.json").path) {
       print("synthesizing the built-in dataset (\(syntheticImages) images) into \(cache.path)")
-      try SyntheticShapes.generate(to: cache, images: syntheticImages, size: syntheticSize, seed: 0)
+      try SyntheticShapes.generate(to: cache, images: syntheticImages, size: syntheticSize, seed: 0, objectSizes: syntheticObjects)
     }
     return (
       cache.appendingPathComponent("images"), cache.appendingPathComponent("annotations/train.json"),

@@ -110,8 +110,13 @@ public final class FrozenBatchNorm2d: Module, UnaryLayer {
   }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
-    let scale = weight * (runningVariance + epsilon).rsqrt()
-    let shift = bias - runningMean * scale
+    let (scale, shift) = scaleAndShift()
     return input * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+  }
+
+  /// The per-channel affine map this layer applies: `input * scale + shift`, both `[channels]`.
+  public func scaleAndShift() -> (scale: Tensor, shift: Tensor) {
+    let scale = weight * (runningVariance + epsilon).rsqrt()
+    return (scale, bias - runningMean * scale)
   }
 }

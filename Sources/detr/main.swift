@@ -1,3 +1,6 @@
 import DETRCommands
+import Torch
 
+// The tool runs one model at a time: keep freed tensor memory for reuse rather than faulting it in anew.
+Torch.keepFreedMemory(true)
 DETRCommand.main()

@@ -22,10 +22,10 @@ import TorchTestSupport
   }
 
   @Test func badFlagsAreRejectedWithTheirName() {
-    #expect { try DETRCommand.parseAsRoot(["demo", "--steps", "0"]) } throws: { error in
+    #expect { try DETRCommand.parseAsRoot(["check", "--steps", "0"]) } throws: { error in
       DETRCommand.message(for: error).contains("--steps")
     }
-    #expect { try DETRCommand.parseAsRoot(["demo", "--points", "many"]) } throws: { error in
+    #expect { try DETRCommand.parseAsRoot(["check", "--points", "many"]) } throws: { error in
       DETRCommand.message(for: error).contains("many")
     }
     #expect(throws: (any Error).self) { try DETRCommand.parseAsRoot(["no-such-command"]) }

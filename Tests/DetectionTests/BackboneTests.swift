@@ -28,8 +28,10 @@ import TorchTestSupport
     #expect(report.isComplete, "every key maps: \(report.summary)")
     let features = resnet(golden["resnet.image"], stagesOut: [2, 3, 4])
     #expect(features.count == 3)
+    // Frozen batch norm is folded into the convolutions, which rounds differently from transformers'
+    // separate batch norm: 1e-4, not 1e-5.
     for (index, stage) in [2, 3, 4].enumerated() {
-      expectClose(features[index], golden["resnet_\(name).stage\(stage)"], relative: 1e-5, absolute: 1e-5, "\(name) stage \(stage)")
+      expectClose(features[index], golden["resnet_\(name).stage\(stage)"], relative: 1e-4, absolute: 1e-4, "\(name) stage \(stage)")
     }
   }
 

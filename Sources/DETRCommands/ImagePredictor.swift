@@ -1,0 +1,48 @@
+import COCO
+import Detection
+import Foundation
+import Torch
+import Training
+
+/// Runs a loaded detector on image files one at a time and draws what it finds: the work of
+/// `detr predict`, shared with `detr demo`.
+struct ImagePredictor {
+  let loaded: LoadedDetector
+  let transform: DETRTransform
+  /// Detections scoring at most this are dropped.
+  let threshold: Float
+  let maxDetections: Int
+
+  init(loaded: LoadedDetector, shorterSide: Int, maxSize: Int, threshold: Float, maxDetections: Int) {
+    self.loaded = loaded
+    var transform = DETRTransform(mode: .evaluation)
+    transform.evaluationSize = shorterSide
+    transform.maxSize = maxSize
+    self.transform = transform
+    self.threshold = threshold
+    self.maxDetections = maxDetections
+  }
+
+  /// The image and its detections, boxes (x0, y0, x1, y1) in pixels of the image as stored.
+  func detect(_ file: URL, imageId: Int) throws -> (image: Image, detections: ImageDetections) {
+    let image = try Image(contentsOf: file)
+    var random = SeededRandom(seed: 0)
+    let sample = transform.apply(to: image, imageId: imageId, boxes: [], labels: [], isCrowd: [], random: &random)
+    let batch = DetectionBatch(samples: [sample])
+    let detections = withInferenceMode {
+      let output = loaded.detector(images: batch.images, paddingMask: batch.paddingMask)
+      return loaded.detector.postProcessing(logits: output.final.logits, boxes: output.final.boxes, imageSizes: [(image.height, image.width)])[0]
+    }.filtered(threshold: threshold, limit: maxDetections)
+    return (image, detections)
+  }
+
+  /// The image with each detection's box and "class score" caption drawn, coloured by class.
+  func drawn(_ image: Image, _ detections: ImageDetections) -> Image {
+    var drawn = image
+    drawn.draw(
+      zip(detections.labels, zip(detections.scores, detections.boxes)).map { label, scored in
+        DrawnBox(box: scored.1, classIndex: label, caption: "\(loaded.categories.name(ofIndex: label)) \(String(format: "%.2f", scored.0))")
+      })
+    return drawn
+  }
+}
