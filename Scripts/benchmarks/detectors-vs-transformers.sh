@@ -18,16 +18,18 @@ echo "this CPU at best: $("$python" Scripts/benchmarks/machine_peak.py --threads
 printf '%-34s %12s %12s %8s %12s %12s %8s %10s %10s\n' case reference_ms ours_ms ratio ref_MiB ours_MiB GFLOP ref_GFLOPs ours_GFLOPs
 run() { # name, reference model, our preset, batch, extra flag
   local name=$1 reference=$2 kind=$3 preset=$4 batch=$5 flag=${6:-}
-  local ours theirs
+  local ours theirs flops
+  flops=$("$python" Scripts/benchmarks/transformers_reference.py --model "$reference" --image-size 512 --batch-size "$batch" \
+    --threads 2 --flops-only $flag)
   theirs=$("$python" Scripts/benchmarks/transformers_reference.py --model "$reference" --image-size 512 --batch-size "$batch" \
     --iterations "$iterations" --threads 2 $flag)
   .build/release/detr benchmark --model "$kind" --preset "$preset" --image-size 512 --batch-size "$batch" --iterations "$iterations" \
     --threads 2 $flag ${flag:+--freeze-backbone} --json /tmp/swift-detr-bench.json >/dev/null
   ours=$(cat /tmp/swift-detr-bench.json)
-  "$python" - "$name" "$theirs" "$ours" <<'PY'
+  "$python" - "$name" "$theirs" "$ours" "$flops" <<'PY'
 import json, sys
 name, theirs, ours = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-gflop = theirs['flops'] / 1e9
+gflop = json.loads(sys.argv[4])['flops'] / 1e9
 print(f"{name:34s} {theirs['latency_ms_p50']:12.0f} {ours['latency_ms_p50']:12.0f} {theirs['latency_ms_p50'] / ours['latency_ms_p50']:8.2f} "
       f"{theirs['peak_rss_mib']:12.0f} {ours['peak_rss_mib']:12.0f} {gflop:8.1f} {gflop / theirs['latency_ms_p50'] * 1000:10.1f} "
       f"{gflop / ours['latency_ms_p50'] * 1000:10.1f}")

@@ -32,18 +32,26 @@ import Training
     return process
   }
 
+  /// Writes a small dataset and the tiny config under `root`, trains the run never interrupted into
+  /// `root/straight`, and returns the arguments every run shares (all but `--output`).
+  static func prepareRun(in root: URL, epochs: Int, checkpointEvery: Int, seed: Int) throws -> [String] {
+    try SyntheticShapes.generate(to: root.appendingPathComponent("data"), images: 24, size: 96, seed: UInt64(seed))
+    let common = [
+      "--model", "detr", "--config", try tinyConfig(in: root).path, "--data", root.appendingPathComponent("data/images").path,
+      "--train-annotations", root.appendingPathComponent("data/annotations/train.json").path, "--image-scale", "0.1", "--epochs",
+      "\(epochs)", "--batch-size", "2", "--checkpoint-every", "\(checkpointEvery)", "--log-every", "1", "--learning-rate", "0.001",
+      "--seed", "\(seed)",
+    ]
+    let straight = try train(common + ["--output", root.appendingPathComponent("straight").path])
+    straight.waitUntilExit()
+    #expect(straight.terminationStatus == 0)
+    return common
+  }
+
   @Test func killedWithSIGKILLAndResumedEqualsUninterrupted() throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("kill-\(UUID())")
     defer { try? FileManager.default.removeItem(at: root) }
-    try SyntheticShapes.generate(to: root.appendingPathComponent("data"), images: 24, size: 96, seed: 4)
-    let common = [
-      "--model", "detr", "--config", try Self.tinyConfig(in: root).path, "--data", root.appendingPathComponent("data/images").path,
-      "--train-annotations", root.appendingPathComponent("data/annotations/train.json").path, "--image-scale", "0.1", "--epochs", "2",
-      "--batch-size", "2", "--checkpoint-every", "2", "--log-every", "1", "--learning-rate", "0.001", "--seed", "7",
-    ]
-    let straight = try Self.train(common + ["--output", root.appendingPathComponent("straight").path])
-    straight.waitUntilExit()
-    #expect(straight.terminationStatus == 0)
+    let common = try Self.prepareRun(in: root, epochs: 2, checkpointEvery: 2, seed: 7)
 
     let interruptedFolder = root.appendingPathComponent("interrupted")
     let interrupted = try Self.train(common + ["--output", interruptedFolder.path])
@@ -86,15 +94,7 @@ import Training
   @Test func killedWhileSavingAlwaysLeavesALoadableCheckpoint() throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("kill-save-\(UUID())")
     defer { try? FileManager.default.removeItem(at: root) }
-    try SyntheticShapes.generate(to: root.appendingPathComponent("data"), images: 24, size: 96, seed: 5)
-    let common = [
-      "--model", "detr", "--config", try Self.tinyConfig(in: root).path, "--data", root.appendingPathComponent("data/images").path,
-      "--train-annotations", root.appendingPathComponent("data/annotations/train.json").path, "--image-scale", "0.1", "--epochs", "1",
-      "--batch-size", "2", "--checkpoint-every", "1", "--log-every", "1", "--learning-rate", "0.001", "--seed", "3",
-    ]
-    let straight = try Self.train(common + ["--output", root.appendingPathComponent("straight").path])
-    straight.waitUntilExit()
-    #expect(straight.terminationStatus == 0)
+    let common = try Self.prepareRun(in: root, epochs: 1, checkpointEvery: 1, seed: 3)
 
     let folder = root.appendingPathComponent("killed")
     let last = folder.appendingPathComponent("last")
