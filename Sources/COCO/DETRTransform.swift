@@ -46,10 +46,21 @@ public struct TransformedSample: Sendable {
 /// one of `scales` (longer side at most `maxSize`), or resize to one of `cropResizeScales`, crop a
 /// random region of `cropSizes` and resize to one of `scales`; then normalize with ImageNet's mean
 /// and std. Evaluation: shorter side `evaluationSize`, longer at most `maxSize`. Crowd boxes are left out, as DETR does.
+/// With `augmentation` `.flip`, training only flips and resizes as evaluation does.
 public struct DETRTransform: Sendable {
   public enum Mode: Sendable { case training, evaluation }
 
+  /// What training does to an image.
+  public enum Augmentation: String, CaseIterable, Sendable {
+    /// DETR's recipe: flip, multi-scale resize and random crops.
+    case detr
+    /// Flip only, at the evaluation size: for data whose objects already vary in scale and position
+    /// (the synthetic shapes), where it learns in fewer steps.
+    case flip
+  }
+
   public var mode: Mode
+  public var augmentation = Augmentation.detr
   public var scales: [Int] = Array(stride(from: 480, through: 800, by: 32))
   public var maxSize = 1333
   public var cropResizeScales = [400, 500, 600]
@@ -64,8 +75,9 @@ public struct DETRTransform: Sendable {
   }
 
   /// DETR's recipe with every size scaled by `factor` (for small images such as the synthetic set).
-  public static func scaled(_ mode: Mode, by factor: Double) -> DETRTransform {
+  public static func scaled(_ mode: Mode, by factor: Double, augmentation: Augmentation = .detr) -> DETRTransform {
     var transform = DETRTransform(mode: mode)
+    transform.augmentation = augmentation
     func scale(_ value: Int) -> Int { Swift.max(8, Int((Double(value) * factor).rounded())) }
     transform.scales = transform.scales.map(scale)
     transform.maxSize = scale(transform.maxSize)
@@ -86,7 +98,9 @@ public struct DETRTransform: Sendable {
       state = resize(state, shorterSide: evaluationSize, maxSize: maxSize)
     case .training:
       if random.unit() < flipProbability { state = flip(state) }
-      if random.unit() < 0.5 {
+      if augmentation == .flip {
+        state = resize(state, shorterSide: evaluationSize, maxSize: maxSize)
+      } else if random.unit() < 0.5 {
         state = resize(state, shorterSide: scales[random.integer(0, scales.count - 1)], maxSize: maxSize)
       } else {
         state = resize(state, shorterSide: cropResizeScales[random.integer(0, cropResizeScales.count - 1)], maxSize: nil)

@@ -3,9 +3,13 @@ import Foundation
 /// The built-in dataset: shapes of several classes on textured backgrounds, with COCO annotations.
 ///
 /// Objects vary in class, colour, size (small, medium and large by COCO's area ranges, relative to
-/// the image size), aspect ratio and overlap, so that mAP is meaningful and not trivially 1. The same
-/// seed gives the same bytes.
+/// the image size), aspect ratio and overlap (each keeps at least 60% of its pixels visible), so that
+/// mAP is meaningful and not trivially 1. The same seed gives the same bytes.
 public enum SyntheticShapes {
+  /// Changes whenever the same seed would give other images or annotations, so that caches of an
+  /// older generator are not reused (2: objects keep at least 60% of their pixels visible).
+  public static let generatorVersion = 2
+
   public enum Shape: Int, CaseIterable, Sendable {
     case rectangle = 1, ellipse, triangle, cross, diamond, ring
 
@@ -120,13 +124,25 @@ public enum SyntheticShapes {
     /// [x, y, w, h] in pixels.
     var box: [Double]
     var area: Double
+    /// The share of the object's pixels left uncovered by the objects drawn after it.
+    var visibleFraction: Double = 1
   }
 
-  /// One image and its objects, drawn back to front (later objects may cover earlier ones).
+  /// The least share of an object's pixels that objects drawn over it may leave visible: a placement
+  /// that would hide more of an earlier object is tried elsewhere. Without it, large objects drawn
+  /// last hide earlier ones whose boxes stay annotated, which no detector can find.
+  static let minimumVisibleFraction = 0.6
+
+  /// Placements tried for an object before it is left out of the image.
+  static let placementAttempts = 20
+
+  /// One image and its objects, drawn back to front: later objects may cover part of earlier ones,
+  /// never more than `1 - minimumVisibleFraction` of any.
   static func render(size: Int, objectSizes: ObjectSizes = .allAreaRanges, random: inout SeededRandom) -> (Image, [Object]) {
     var image = background(size: size, random: &random)
     let background = averageColor(image)
     var objects: [Object] = []
+    var coverage = Coverage(size: size)
     for _ in 0..<random.integer(1, 6) {
       let shape = Shape.allCases[random.integer(0, Shape.allCases.count - 1)]
       // Side of a square of the same area: small (< 32²), medium, or large (> 96²) at 320 pixels, scaled with the image.
@@ -140,14 +156,69 @@ public enum SyntheticShapes {
       let aspect = Foundation.exp(random.uniform(-0.6, 0.6))
       let width = Swift.min(Double(size) - 2, (side / shape.fill.squareRoot()) * aspect.squareRoot()).rounded()
       let height = Swift.min(Double(size) - 2, (side / shape.fill.squareRoot()) / aspect.squareRoot()).rounded()
-      let x = random.uniform(0, Double(size) - width).rounded()
-      let y = random.uniform(0, Double(size) - height).rounded()
       let color = contrastingColor(to: background, random: &random)
-      draw(shape, in: (x, y, width, height), color: color, on: &image)
-      objects.append(Object(shape: shape, box: [x, y, width, height], area: (width * height * shape.fill * 100).rounded() / 100))
+      for _ in 0..<placementAttempts {
+        let x = random.uniform(0, Double(size) - width).rounded()
+        let y = random.uniform(0, Double(size) - height).rounded()
+        let box = (x, y, width, height)
+        guard coverage.place(shape, in: box, keepingVisible: minimumVisibleFraction) else { continue }
+        draw(shape, in: box, color: color, on: &image)
+        objects.append(Object(shape: shape, box: [x, y, width, height], area: (width * height * shape.fill * 100).rounded() / 100))
+        break
+      }
     }
+    for index in objects.indices { objects[index].visibleFraction = coverage.visibleFraction(of: index) }
     addNoise(to: &image, amount: random.uniform(2, 10), random: &random)
     return (image, objects)
+  }
+
+  /// Which object each pixel shows (by the pixel's centre), to keep every object mostly visible.
+  struct Coverage {
+    let size: Int
+    /// Per pixel, row-major: the index of the object on top, or -1 for the background.
+    private var owner: [Int32]
+    private var pixelCounts: [Int] = []
+    private var visibleCounts: [Int] = []
+
+    init(size: Int) {
+      self.size = size
+      owner = Array(repeating: -1, count: size * size)
+    }
+
+    /// Puts the shape on top when every earlier object keeps at least `fraction` of its pixels
+    /// visible; otherwise changes nothing and returns false.
+    mutating func place(_ shape: Shape, in box: (Double, Double, Double, Double), keepingVisible fraction: Double) -> Bool {
+      let pixels = Self.pixels(of: shape, in: box, size: size)
+      var covered: [Int: Int] = [:]
+      for pixel in pixels where owner[pixel] >= 0 { covered[Int(owner[pixel]), default: 0] += 1 }
+      for (object, count) in covered where Double(visibleCounts[object] - count) < fraction * Double(pixelCounts[object]) {
+        return false
+      }
+      for (object, count) in covered { visibleCounts[object] -= count }
+      let index = Int32(pixelCounts.count)
+      for pixel in pixels { owner[pixel] = index }
+      pixelCounts.append(pixels.count)
+      visibleCounts.append(pixels.count)
+      return true
+    }
+
+    func visibleFraction(of object: Int) -> Double {
+      pixelCounts[object] == 0 ? 1 : Double(visibleCounts[object]) / Double(pixelCounts[object])
+    }
+
+    /// Row-major indices of the pixels whose centre lies inside the shape.
+    static func pixels(of shape: Shape, in box: (Double, Double, Double, Double), size: Int) -> [Int] {
+      let (x0, y0, width, height) = box
+      var result: [Int] = []
+      for py in Swift.max(0, Int(y0))..<Swift.min(size, Int(y0 + height)) {
+        for px in Swift.max(0, Int(x0))..<Swift.min(size, Int(x0 + width)) {
+          let u = (Double(px) + 0.5 - x0) / width * 2 - 1
+          let v = (Double(py) + 0.5 - y0) / height * 2 - 1
+          if shape.contains(u: u, v: v) { result.append(py * size + px) }
+        }
+      }
+      return result
+    }
   }
 
   /// A textured background: a gradient, stripes or blotches in random colours.

@@ -41,7 +41,7 @@ struct DemoCommand: ParsableCommand {
   @Option(help: "Validation images to draw the detections on.")
   var show = 8
 
-  @Option(help: "Draw detections scoring above this (the demo's short training gives scores of about 0.2-0.4).")
+  @Option(help: "Draw detections scoring above this (the demo's short training gives scores of about 0.25-0.5).")
   var threshold: Float = 0.25
 
   func validate() throws {
@@ -57,7 +57,7 @@ struct DemoCommand: ParsableCommand {
     let outputURL = URL(fileURLWithPath: output)
     var arguments = [
       "--model", "deformable-detr", "--preset", "small", "--synthetic-images", "\(images)", "--synthetic-size", "\(size)",
-      "--synthetic-objects", "medium-large", "--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--learning-rate",
+      "--synthetic-objects", "medium-large", "--augmentation", "flip", "--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--learning-rate",
       "\(learningRate)", "--seed", "\(seed)", "--output", output, "--log-every", "10", "--checkpoint-every", "100",
     ]
     if Trainer.hasCheckpoint(in: outputURL) {

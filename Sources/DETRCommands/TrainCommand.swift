@@ -8,6 +8,7 @@ import Training
 
 extension ModelKind: ExpressibleByArgument {}
 extension SyntheticShapes.ObjectSizes: ExpressibleByArgument {}
+extension DETRTransform.Augmentation: ExpressibleByArgument {}
 
 /// `detr train`: trains a detector on COCO-format data (by default the built-in synthetic shapes).
 struct TrainCommand: ParsableCommand {
@@ -55,6 +56,9 @@ struct TrainCommand: ParsableCommand {
 
   @Option(name: .customLong("image-scale"), help: "Scale of DETR's image sizes (800 shorter side at 1; the synthetic data uses 0.4).")
   var imageScale: Double?
+
+  @Option(help: "Training augmentation: detr (flip, multi-scale resize, random crops) or flip (flip only, at the evaluation size).")
+  var augmentation: DETRTransform.Augmentation = .detr
 
   @Option(name: .customLong("synthetic-images"), help: "Images of the synthetic dataset when no data is given.")
   var syntheticImages = 1000
@@ -133,7 +137,7 @@ struct TrainCommand: ParsableCommand {
     let detector = try makeDetector(classCount: train.categories.count, fromScratch: fromScratch)
     if let initFrom { try initialize(detector, from: initFrom) }
     let trainLoader = DetectionLoader(
-      dataset: train, transform: .scaled(.training, by: scale), batchSize: batchSize, shuffle: true, seed: seed, dropLast: false)
+      dataset: train, transform: .scaled(.training, by: scale, augmentation: augmentation), batchSize: batchSize, shuffle: true, seed: seed, dropLast: false)
     var validation: (loader: DetectionLoader, annotations: URL)?
     if let validationFile {
       let set = try DetectionDataset(annotationsFile: validationFile, imageDirectory: imageFolder, policy: policy)
@@ -168,7 +172,7 @@ struct TrainCommand: ParsableCommand {
       )
     }
     let cache = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(
-      ".cache/swift-detr/shapes-\(syntheticImages)-\(syntheticSize)-\(syntheticObjects.rawValue)-0")
+      ".cache/swift-detr/shapes-v\(SyntheticShapes.generatorVersion)-\(syntheticImages)-\(syntheticSize)-\(syntheticObjects.rawValue)-0")
     if !FileManager.default.fileExists(atPath: cache.appendingPathComponent("annotations/val.json").path) {
       print("synthesizing the built-in dataset (\(syntheticImages) images) into \(cache.path)")
       try SyntheticShapes.generate(to: cache, images: syntheticImages, size: syntheticSize, seed: 0, objectSizes: syntheticObjects)

@@ -6,8 +6,7 @@ import TorchTestSupport
 
 /// A temporary folder with the synthetic dataset, made once for the suites that need real files.
 let syntheticFolder: URL = {
-  let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-    "swift-detr-shapes-\(ProcessInfo.processInfo.processIdentifier)")
+  let folder = temporaryFolderRemovedAtExit(named: "swift-detr-shapes")
   try! SyntheticShapes.generate(to: folder, images: 24, size: 128, seed: 5)
   return folder
 }()
@@ -145,5 +144,20 @@ let syntheticFolder: URL = {
     let areas = train.annotations.map { $0.bbox[2] * $0.bbox[3] * scale * 0.5 }
     #expect(areas.contains { $0 < 1024 } && areas.contains { $0 > 1024 && $0 < 9216 } && areas.contains { $0 > 9216 })
     #expect(Set(train.annotations.map(\.categoryId)).count >= 4)
+  }
+
+  @Test func syntheticObjectsOverlapButStayMostlyVisible() {
+    var visibleFractions: [Double] = []
+    var objectCount = 0
+    for item in 0..<60 {
+      var random = SeededRandom(seed: 11, stream: 0, item: UInt64(item))
+      let (_, objects) = SyntheticShapes.render(size: 160, objectSizes: .mediumAndLarge, random: &random)
+      visibleFractions += objects.map(\.visibleFraction)
+      objectCount += objects.count
+    }
+    #expect(visibleFractions.allSatisfy { $0 >= SyntheticShapes.minimumVisibleFraction })
+    let partlyCovered = visibleFractions.filter { $0 < 0.95 }.count
+    #expect(partlyCovered >= objectCount / 5, "overlap should stay common: \(partlyCovered) of \(objectCount) objects partly covered")
+    #expect(Double(objectCount) / 60 >= 2.5, "few objects are left out for lack of room: \(objectCount) in 60 images")
   }
 }

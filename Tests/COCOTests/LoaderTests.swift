@@ -44,6 +44,28 @@ import TorchTestSupport
       }
     }
   }
+
+  @Test func flipAugmentationOnlyFlipsAtTheEvaluationSize() {
+    var image = Image(width: 40, height: 20, color: RGB(0, 0, 0))
+    for y in 5..<15 { for x in 0..<10 { image[x, y] = RGB(255, 255, 255) } }
+    var transform = DETRTransform(mode: .training)
+    transform.augmentation = .flip
+    transform.evaluationSize = 40
+    var flipped = 0
+    for item in 0..<16 {
+      var random = SeededRandom(seed: 9, stream: 0, item: UInt64(item))
+      let sample = transform.apply(to: image, imageId: 1, boxes: [[0, 5, 10, 15]], labels: [0], isCrowd: [false], random: &random)
+      #expect(sample.width == 80 && sample.height == 40, "the evaluation size, 40 pixels on the shorter side")
+      let box = sample.target.boxes[0]
+      #expect(abs(box[1] - 0.5) < 1e-9 && abs(box[2] - 0.25) < 1e-9 && abs(box[3] - 0.5) < 1e-9)
+      let isFlipped = abs(box[0] - 0.875) < 1e-9
+      #expect(isFlipped || abs(box[0] - 0.125) < 1e-9, "only flipped, never cropped: \(box)")
+      let whiteColumn = isFlipped ? 75 : 4
+      #expect(Double(sample.pixels[20 * 80 + whiteColumn]) > 2, "the pixels follow the box")
+      if isFlipped { flipped += 1 }
+    }
+    #expect(flipped > 2 && flipped < 14, "about half are flipped: \(flipped) of 16")
+  }
 }
 
 @Suite struct LoaderTests {

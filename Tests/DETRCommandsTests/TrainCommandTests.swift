@@ -18,6 +18,9 @@ import TorchTestSupport
   }
 
   @Test func badFlagsAndFilesNameTheCulprit() throws {
+    let root = Self.scratch()
+    defer { try? FileManager.default.removeItem(at: root) }
+    let annotations = Self.annotations(in: root)
     #expect(message(["train", "--batch-size", "0"]).contains("--batch-size"))
     #expect(message(["train", "--model", "yolo"]).contains("yolo"))
     #expect(message(["train", "--preset", "huge"]).contains("presets: r50, r50-single-scale"))
@@ -25,37 +28,36 @@ import TorchTestSupport
     #expect(message(["train", "--data", "/nonexistent", "--train-annotations", "/nonexistent/a.json"]).contains("/nonexistent/a.json"))
     #expect(
       message([
-        "train", "--config", "/nonexistent/c.json", "--data", Self.annotations().deletingLastPathComponent().path, "--train-annotations",
-        Self.annotations().path,
+        "train", "--config", "/nonexistent/c.json", "--data", root.path, "--train-annotations",
+        annotations.path,
       ]).contains("/nonexistent/c.json"))
     let unknown = message([
-      "train", "--data", Self.annotations().deletingLastPathComponent().path, "--train-annotations", Self.annotations().path, "--set",
-      "transformer.querie=3", "--output", Self.scratch().path,
+      "train", "--data", root.path, "--train-annotations", annotations.path, "--set",
+      "transformer.querie=3", "--output", root.appendingPathComponent("unknown-key").path,
     ])
     #expect(unknown.contains("unknown key 'transformer.querie'") && unknown.contains("transformer.queries"))
     let group = message([
-      "train", "--data", Self.annotations().deletingLastPathComponent().path, "--train-annotations", Self.annotations().path, "--set",
-      "loss=3", "--output", Self.scratch().path,
+      "train", "--data", root.path, "--train-annotations", annotations.path, "--set",
+      "loss=3", "--output", root.appendingPathComponent("group-key").path,
     ])
     #expect(group.contains("'loss' is a group"))
     let resume = message([
-      "train", "--data", Self.annotations().deletingLastPathComponent().path, "--train-annotations", Self.annotations().path, "--resume",
-      "--output", Self.scratch().path,
+      "train", "--data", root.path, "--train-annotations", annotations.path, "--resume",
+      "--output", root.appendingPathComponent("resume").path,
     ])
     #expect(resume.contains("has no checkpoint to continue from"))
-    let existingRun = Self.scratch()
+    let existingRun = root.appendingPathComponent("existing")
     try? FileManager.default.createDirectory(at: existingRun.appendingPathComponent("last"), withIntermediateDirectories: true)
     try? Data("{}".utf8).write(to: existingRun.appendingPathComponent("last/trainer.json"))
     let overwrite = message([
-      "train", "--data", Self.annotations().deletingLastPathComponent().path, "--train-annotations", Self.annotations().path,
+      "train", "--data", root.path, "--train-annotations", annotations.path,
       "--output", existingRun.path,
     ])
     #expect(overwrite.contains("already holds a run; pass --resume"), "a new run never overwrites an old one's checkpoints")
   }
 
   /// A tiny annotation file whose one image is a file that exists, so the data checks pass.
-  static func annotations() -> URL {
-    let folder = scratch()
+  static func annotations(in folder: URL) -> URL {
     let image = folder.appendingPathComponent("a.png")
     try? Data([0x89, 0x50, 0x4E, 0x47]).write(to: image)
     let json = """

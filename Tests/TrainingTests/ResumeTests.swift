@@ -12,7 +12,7 @@ import TorchTestSupport
 /// A run stopped at a checkpoint and resumed ends with the same weights and losses as a run never stopped.
 @Suite(.serialized) struct ResumeTests {
   static let data: URL = {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("resume-data-\(ProcessInfo.processInfo.processIdentifier)")
+    let folder = temporaryFolderRemovedAtExit(named: "resume-data")
     try! SyntheticShapes.generate(to: folder, images: 16, size: 96, seed: 2)
     return folder
   }()
