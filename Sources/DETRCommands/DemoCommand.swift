@@ -27,7 +27,7 @@ struct DemoCommand: ParsableCommand {
   var size = 160
 
   @Option(help: "Training epochs.")
-  var epochs = 6
+  var epochs = 7
 
   @Option(name: .customLong("batch-size"), help: "Images per step.")
   var batchSize = 4
