@@ -56,6 +56,9 @@ at::Scalar scalar(ctorch_scalar value);
 ctorch_scalar from_scalar(const at::Scalar &value);
 c10::optional<at::Generator> generator(ctorch_generator handle);
 
+// Dropout: on the CPU in training, the counter-based kernel of dropout.cpp; otherwise at::dropout.
+at::Tensor dropout(const at::Tensor &input, double probability, bool training);
+
 inline at::IntArrayRef shape(const int64_t *values, int64_t count) { return at::IntArrayRef(values, static_cast<size_t>(count)); }
 inline at::TensorOptions options(int32_t dtype, int32_t device_type, int32_t device_index) {
   return at::TensorOptions().dtype(scalar_type(dtype)).device(device(device_type, device_index));

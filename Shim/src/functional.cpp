@@ -76,7 +76,7 @@ ctorch_status ctorch_batch_norm(ctorch_tensor input, ctorch_tensor weight, ctorc
   });
 }
 ctorch_status ctorch_dropout(ctorch_tensor input, double probability, bool training, ctorch_tensor *out) {
-  return guarded([&] { *out = wrap(at::dropout(unwrap(input), probability, training)); });
+  return guarded([&] { *out = wrap(ctorch::dropout(unwrap(input), probability, training)); });
 }
 ctorch_status ctorch_embedding(ctorch_tensor weight, ctorch_tensor indices, ctorch_tensor *out) {
   return guarded([&] { *out = wrap(at::embedding(unwrap(weight), unwrap(indices))); });

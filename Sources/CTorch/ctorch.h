@@ -242,6 +242,10 @@ ctorch_status ctorch_group_norm(ctorch_tensor input, int64_t groups, ctorch_tens
 ctorch_status ctorch_batch_norm(ctorch_tensor input, ctorch_tensor weight /* nullable */, ctorch_tensor bias /* nullable */,
                                 ctorch_tensor running_mean /* nullable */, ctorch_tensor running_var /* nullable */, bool training,
                                 double momentum, double eps, ctorch_tensor *out);
+/* Zeroes each element with the given probability and scales the rest by 1 / (1 - probability) when
+ * training; returns the input otherwise. On the CPU the mask comes from a hash of a per-call seed
+ * (one draw from the default CPU generator) and the element's index: parallel, independent of the
+ * thread count, kept as bytes for the backward pass. Other devices use libtorch's dropout. */
 ctorch_status ctorch_dropout(ctorch_tensor input, double probability, bool training, ctorch_tensor *out);
 ctorch_status ctorch_embedding(ctorch_tensor weight, ctorch_tensor indices, ctorch_tensor *out);
 /* Losses. reduction: 0 none, 1 mean, 2 sum. */

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+import Torch
+import TorchTestSupport
+
+/// Dropout in training (on the CPU, the shim's counter-based mask): the share dropped, the scale of
+/// the rest, the gradient, reproducibility from the default generator's seed, thread independence.
+@Suite(.serialized) struct DropoutTests {
+  let probability = 0.1
+
+  func dropped(_ input: Tensor, seed: UInt64) -> [Float] {
+    withSeededDefaultGenerator(seed) { Functional.dropout(input, probability: probability, training: true).asArray(Float.self) }
+  }
+
+  @Test func dropsAboutTheProbabilityAndScalesTheRest() {
+    let rows = 1000
+    let columns = 1000
+    let output = dropped(Tensor.ones([rows, columns]), seed: 7)
+    let scale = Float(1 / (1 - probability))
+    #expect(output.allSatisfy { $0 == 0 || $0 == scale }, "kept values are scaled by 1 / (1 - p)")
+    let zeros = output.count { $0 == 0 }
+    // Binomial(10⁶, 0.1): standard deviation 3·10⁻⁴ of the share; 0.002 is more than 6 of them.
+    #expect(abs(Double(zeros) / Double(output.count) - probability) < 0.002, "dropped share \(Double(zeros) / Double(output.count))")
+    // Row shares spread as independent draws would (variance p(1-p)/1000), not in runs or stripes.
+    let shares = (0..<rows).map { row in Double(output[row * columns..<(row + 1) * columns].count { $0 == 0 }) / Double(columns) }
+    let mean = shares.reduce(0, +) / Double(rows)
+    let variance = shares.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(rows - 1)
+    let expected = probability * (1 - probability) / Double(columns)
+    #expect(variance > expected * 0.7 && variance < expected * 1.4, "row variance \(variance), independent draws give \(expected)")
+    let columnShares = (0..<columns).map { column in Double((0..<rows).count { output[$0 * columns + column] == 0 }) / Double(rows) }
+    #expect(columnShares.allSatisfy { abs($0 - probability) < 0.06 }, "no column is dropped much more or less often than the rest")
+  }
+
+  @Test func gradientIsTheMaskScaled() {
+    let x = withSeededDefaultGenerator(1) { Tensor.rand([64, 33]) + 0.5 }.requiringGrad()
+    let y = withSeededDefaultGenerator(2) { Functional.dropout(x, probability: probability, training: true) }
+    (y * 3).sum().backward()
+    let scale = Float(1 / (1 - probability))
+    let expected = y.asArray(Float.self).map { $0 == 0 ? Float(0) : 3 * scale }
+    #expect(x.grad!.asArray(Float.self) == expected)
+  }
+
+  @Test func theSeedGivesTheMaskAndEachCallDrawsAnother() {
+    let input = Tensor.ones([257, 129])
+    #expect(dropped(input, seed: 5) == dropped(input, seed: 5))
+    #expect(dropped(input, seed: 5) != dropped(input, seed: 6))
+    let (first, second) = withSeededDefaultGenerator(5) {
+      (
+        Functional.dropout(input, probability: probability, training: true).asArray(Float.self),
+        Functional.dropout(input, probability: probability, training: true).asArray(Float.self)
+      )
+    }
+    #expect(first != second, "consecutive calls draw different masks")
+  }
+
+  @Test func theMaskDoesNotDependOnTheThreadCount() {
+    let input = Tensor.ones([300, 1000])
+    let threads = Torch.threadCount
+    defer { Torch.threadCount = threads }
+    Torch.threadCount = 1
+    let single = dropped(input, seed: 9)
+    Torch.threadCount = 2
+    #expect(dropped(input, seed: 9) == single)
+  }
+
+  @Test func evaluationAndTheEdgeProbabilities() {
+    let input = Tensor.rand([10, 10])
+    #expect(Functional.dropout(input, probability: probability, training: false).asArray(Float.self) == input.asArray(Float.self))
+    #expect(Functional.dropout(input, probability: 0, training: true).asArray(Float.self) == input.asArray(Float.self))
+    #expect(Functional.dropout(input, probability: 1, training: true).asArray(Float.self).allSatisfy { $0 == 0 })
+  }
+}
