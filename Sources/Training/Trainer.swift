@@ -189,11 +189,12 @@ public final class Trainer {
     return "\(total)s"
   }
 
-  /// Writes the resolved architecture, the recipe and the categories at the start of a run.
+  /// Writes the resolved architecture, the recipe, the training augmentation and the categories at the start of a run.
   public func writeRunConfig() throws {
     var object: [String: Any] = ["model": detector.kind.rawValue]
     object["config"] = try JSONSerialization.jsonObject(with: detector.encodedConfig())
     object["recipe"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(recipe))
+    object["augmentation"] = trainLoader.transform.augmentation.rawValue
     object["categories"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(categories))
     try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
       .write(to: output.appendingPathComponent("config.json"), options: .atomic)

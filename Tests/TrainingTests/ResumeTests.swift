@@ -36,6 +36,21 @@ import TorchTestSupport
     return trainer
   }
 
+  @Test func runConfigRecordsArchitectureRecipeAugmentationAndCategories() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("run-config-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let trainer = try withSeededDefaultGenerator(1) { try makeTrainer(output: root) }
+    try trainer.writeRunConfig()
+    let object = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("config.json"))) as? [String: Any])
+    #expect(object["model"] as? String == "detr" && object["augmentation"] as? String == "detr")
+    let recipe = try #require(object["recipe"] as? [String: Any])
+    #expect(recipe["learning_rate"] as? Double == 1e-3 && recipe["epochs"] as? Int == 2)
+    let config = try #require(object["config"] as? [String: Any])
+    #expect(config["class_count"] as? Int == trainer.categories.count)
+    #expect(object["categories"] != nil)
+  }
+
   @Test func resumedEqualsUninterrupted() throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID())")
     defer { try? FileManager.default.removeItem(at: root) }
