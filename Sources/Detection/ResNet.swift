@@ -155,7 +155,7 @@ func convolveAndNormalize(_ x: Tensor, _ convolution: Conv2d, _ norm: any UnaryL
 }
 
 /// ReLU, in place when no gradient is being recorded (inference), saving an allocation per call.
-func reluInPlaceWhenPossible(_ x: Tensor) -> Tensor {
+public func reluInPlaceWhenPossible(_ x: Tensor) -> Tensor {
   if isGradEnabled { return x.relu() }
   x.clamp(min: 0)
   return x

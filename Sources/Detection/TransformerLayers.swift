@@ -31,7 +31,7 @@ public final class TransformerEncoderLayer: Module {
     let query = source + position
     let attended = selfAttention(query: query, key: query, value: source, keyPaddingMask: keyPaddingMask).output
     var x = norm1(source + dropout(attended))
-    x = norm2(x + dropout(linear2(dropout(linear1(x).relu()))))
+    x = feedForward(x, linear1, linear2, dropout: dropout, norm: norm2)
     return x
   }
 }
@@ -78,7 +78,7 @@ public final class TransformerDecoderLayer: Module {
     let attended = crossAttention(query: x + queryPosition, key: memory + memoryPosition, value: memory, keyPaddingMask: memoryPaddingMask)
       .output
     x = norm2(x + dropout(attended))
-    x = norm3(x + dropout(linear2(dropout(linear1(x).relu()))))
+    x = feedForward(x, linear1, linear2, dropout: dropout, norm: norm3)
     return x
   }
 }

@@ -37,6 +37,24 @@ import TorchTestSupport
     let output = MultiScaleDeformableAttention.sample(value: value, levels: levels, locations: centre, weights: weights)
     #expect(abs(output.item(Double.self) - 7) < 1e-9, "row 1, column 2 of level 0 holds 7; level 1's sample is outside")
   }
+
+  /// A mask with no padding changes nothing, so models may pass none for unpadded batches; a real
+  /// mask still changes the result.
+  @Test func anAllFalseMaskEqualsNoMask() {
+    let attention = withSeededDefaultGenerator(2) { MultiScaleDeformableAttention(dim: 8, heads: 2, levels: 2, points: 2) }
+    let generator = Generator(seed: 7)
+    let query = Tensor.randn([1, 3, 8], generator: generator)
+    let input = Tensor.randn([1, levels.tokenCount, 8], generator: generator)
+    let reference = Tensor.rand([1, 3, 2, 2], generator: generator)
+    func attend(_ mask: Tensor?) -> Tensor {
+      attention(query: query, referencePoints: reference, input: input, levels: levels, paddingMask: mask)
+    }
+    let unmasked = attend(nil)
+    expectClose(attend(Tensor.zeros([1, levels.tokenCount], dtype: .bool)), unmasked, relative: 0, absolute: 0, "all-false mask")
+    let padded = Tensor.zeros([1, levels.tokenCount], dtype: .bool)
+    padded[.all, 0..<20].fill(with: true)
+    #expect((attend(padded) - unmasked).abs().max().item(Float.self) > 1e-3, "masking level 0 changes the output")
+  }
 }
 
 /// The fused kernel against the composed version, forward and backward, over several shapes.

@@ -23,6 +23,13 @@ import TorchTestSupport
     #expect((output.encoder != nil) == model.config.twoStage)
   }
 
+  @Test func attentionMaskIsDroppedOnlyWhenNothingIsPadded() {
+    #expect(DeformableDETRModel.maskIfAnyPadding(Tensor.zeros([2, 6], dtype: .bool)) == nil)
+    let mask = Tensor.zeros([2, 6], dtype: .bool)
+    mask[1, 5].fill(with: true)
+    #expect(DeformableDETRModel.maskIfAnyPadding(mask) != nil)
+  }
+
   @Test func presetsHaveTheReferenceKeysAndSizes() {
     let expectations: [(DeformableDETRConfig, Double)] = [(.r50, 40.070e6), (.r50SingleScale, 34.067e6), (.r50TwoStage, 41.182e6)]
     for (config, parameters) in expectations {

@@ -77,7 +77,7 @@ final class ConditionalDecoderLayer: Module {
     let key = Tensor.cat([crossKey.view(hw, batch, heads, headDim), keyPosition.view(hw, batch, heads, headDim)], dim: 3).view(
       hw, batch, 2 * dim)
     x = norm2(x + dropout(crossAttention(query: query, key: key, value: crossValue(memory), keyPaddingMask: memoryMask)))
-    x = norm3(x + dropout(linear2(dropout(linear1(x).relu()))))
+    x = feedForward(x, linear1, linear2, dropout: dropout, norm: norm3)
     return x
   }
 }

@@ -7,6 +7,7 @@ extension DeformableDETRModel {
   /// Predictions for `images [batch, 3, H, W]` with `paddingMask [batch, H, W]` (true on padding).
   public func callAsFunction(images: Tensor, paddingMask: Tensor) -> DetectorOutput {
     let (memory, levels, memoryMask, validRatios) = encode(images: images, paddingMask: paddingMask)
+    let attentionMask = Self.maskIfAnyPadding(memoryMask)
     let batch = images.size(0)
     let d = config.transformer.hiddenDim
 
@@ -39,7 +40,7 @@ extension DeformableDETRModel {
       let ratios = reference.size(-1) == 4 ? Tensor.cat([validRatios, validRatios], dim: -1) : validRatios
       let referenceInput = reference.unsqueezed(dim: 2) * ratios.unsqueezed(dim: 1)
       target = layer(
-        target, queryPosition: queryPosition, referencePoints: referenceInput, memory: memory, levels: levels, memoryMask: memoryMask)
+        target, queryPosition: queryPosition, referencePoints: referenceInput, memory: memory, levels: levels, memoryMask: attentionMask)
       // Boxes are predicted relative to this layer's input reference.
       let offsets = boxHeads[index](target)
       let referenceLogits = reference.inverseSigmoid()
@@ -88,8 +89,17 @@ extension DeformableDETRModel {
     let mask = Tensor.cat(masks, dim: 1)
     let validRatios = Tensor.stack(ratios, dim: 1)
     let reference = encoderReferencePoints(levels: levels, validRatios: validRatios)
-    for layer in encoderLayers { memory = layer(memory, position: position, referencePoints: reference, levels: levels, paddingMask: mask) }
+    let attentionMask = Self.maskIfAnyPadding(mask)
+    for layer in encoderLayers {
+      memory = layer(memory, position: position, referencePoints: reference, levels: levels, paddingMask: attentionMask)
+    }
     return (memory, levels, mask, validRatios)
+  }
+
+  /// The padding mask for the deformable attention, or nil when nothing is padded (every batch of one
+  /// image, and batches of equal sizes), which spares the attention its masking pass over the values.
+  static func maskIfAnyPadding(_ mask: Tensor) -> Tensor? {
+    mask.any().item(Bool.self) ? mask : nil
   }
 
   /// Cell centres of every level, normalized by the valid size of their own level and then scaled

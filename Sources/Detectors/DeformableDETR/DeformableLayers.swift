@@ -23,12 +23,11 @@ final class DeformableEncoderLayer: Module {
     registerModule("dropout", self.dropout)
   }
 
-  func callAsFunction(_ source: Tensor, position: Tensor, referencePoints: Tensor, levels: FeatureLevels, paddingMask: Tensor) -> Tensor {
+  func callAsFunction(_ source: Tensor, position: Tensor, referencePoints: Tensor, levels: FeatureLevels, paddingMask: Tensor?) -> Tensor {
     let attended = attention(
       query: source + position, referencePoints: referencePoints, input: source, levels: levels, paddingMask: paddingMask)
-    var x = norm1(source + dropout(attended))
-    x = norm2(x + dropout(linear2(dropout(linear1(x).relu()))))
-    return x
+    let x = addAndNormalize(source, freshUpdate: dropout(attended), norm: norm1)
+    return feedForward(x, linear1, linear2, dropout: dropout, norm: norm2)
   }
 }
 
@@ -60,7 +59,7 @@ final class DeformableDecoderLayer: Module {
 
   /// `target`, `queryPosition [batch, queries, d]`; `referencePoints [batch, queries, levels, 2|4]`.
   func callAsFunction(
-    _ target: Tensor, queryPosition: Tensor, referencePoints: Tensor, memory: Tensor, levels: FeatureLevels, memoryMask: Tensor
+    _ target: Tensor, queryPosition: Tensor, referencePoints: Tensor, memory: Tensor, levels: FeatureLevels, memoryMask: Tensor?
   ) -> Tensor {
     let query = (target + queryPosition).transposed(0, 1)
     let attended = selfAttention(query: query, key: query, value: target.transposed(0, 1)).output.transposed(0, 1)
@@ -68,7 +67,7 @@ final class DeformableDecoderLayer: Module {
     let crossed = crossAttention(
       query: x + queryPosition, referencePoints: referencePoints, input: memory, levels: levels, paddingMask: memoryMask)
     x = norm1(x + dropout(crossed))
-    x = norm3(x + dropout(linear2(dropout(linear1(x).relu()))))
+    x = feedForward(x, linear1, linear2, dropout: dropout, norm: norm3)
     return x
   }
 }
