@@ -78,21 +78,39 @@ public final class MultiScaleDeformableAttention: Module {
     var value = valueProjection(input)
     if let paddingMask { value = value.filling(where: paddingMask.unsqueezed(dim: -1), with: 0) }
     value = value.view(batch, input.size(1), heads, dim / heads)
-    let offsets = samplingOffsets(query).view(batch, queryCount, heads, levels, points, 2)
     let weights = attentionWeights(query).view(batch, queryCount, heads, levels * points).softmax(dim: -1)
       .view(batch, queryCount, heads, levels, points)
     let locations: Tensor
     if referencePoints.size(-1) == 2 {
-      let normalizer = Tensor(featureLevels.shapes.flatMap { [Float($0.width), Float($0.height)] }, shape: [levels, 2])
-      locations =
-        referencePoints[.all, .all, .newAxis, .all, .newAxis, .all] + offsets
-        / normalizer[.newAxis, .newAxis, .newAxis, .all, .newAxis, .all]
+      // Offsets are in pixels of their level: dividing them by the level's (width, height) is folded
+      // into the projection, (W·q + b) / n = (W / n)·q + b / n, which spares a broadcast pass.
+      let scale = offsetScale(featureLevels, like: samplingOffsets.weight)
+      let offsets = Functional.linear(
+        query, weight: samplingOffsets.weight * scale.unsqueezed(dim: 1), bias: samplingOffsets.bias.map { $0 * scale })
+      // The reference repeated over points, [batch, queries, 1, levels · points · 2], so that the sum
+      // broadcasts over heads only and runs on contiguous rows.
+      let reference = referencePoints.unsqueezed(dim: 3).expanded(to: [batch, queryCount, levels, points, 2])
+        .reshaped(batch, queryCount, 1, levels * points * 2)
+      locations = (offsets.view(batch, queryCount, heads, levels * points * 2) + reference)
+        .view(batch, queryCount, heads, levels, points, 2)
     } else {
+      let offsets = samplingOffsets(query).view(batch, queryCount, heads, levels, points, 2)
       let centers = referencePoints[.all, .all, .newAxis, .all, .newAxis, 0..<2]
       let sizes = referencePoints[.all, .all, .newAxis, .all, .newAxis, 2..<4]
       locations = centers + offsets / Double(points) * sizes * 0.5
     }
     return outputProjection(Self.sample(value: value, levels: featureLevels, locations: locations, weights: weights))
+  }
+
+  /// One over the width (x) or height (y) of each sampling offset's level, in the projection's output
+  /// order (heads, levels, points, xy): `[heads · levels · points · 2]`, `like`'s dtype and device.
+  private func offsetScale(_ featureLevels: FeatureLevels, like tensor: Tensor) -> Tensor {
+    precondition(featureLevels.count == levels, "MultiScaleDeformableAttention: \(featureLevels.count) feature levels for \(levels)")
+    let perLevel = featureLevels.shapes.flatMap { shape in
+      Array(repeating: [1 / Double(shape.width), 1 / Double(shape.height)], count: points).flatMap { $0 }
+    }
+    let scales = Array(repeating: perLevel, count: heads).flatMap { $0 }
+    return Tensor(scales).to(tensor.dtype).to(device: tensor.device)
   }
 
   /// The attention core: the fused CPU kernel for float32/float64 CPU tensors, else the composed version.
