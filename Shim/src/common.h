@@ -58,6 +58,9 @@ c10::optional<at::Generator> generator(ctorch_generator handle);
 
 // Dropout: on the CPU in training, the counter-based kernel of dropout.cpp; otherwise at::dropout.
 at::Tensor dropout(const at::Tensor &input, double probability, bool training);
+// 2-D max pooling: without gradient on the CPU, the separable passes of max_pool.cpp; otherwise at::max_pool2d.
+at::Tensor max_pool2d(const at::Tensor &input, at::IntArrayRef kernel, at::IntArrayRef stride, at::IntArrayRef padding,
+                      at::IntArrayRef dilation, bool ceil_mode);
 
 inline at::IntArrayRef shape(const int64_t *values, int64_t count) { return at::IntArrayRef(values, static_cast<size_t>(count)); }
 inline at::TensorOptions options(int32_t dtype, int32_t device_type, int32_t device_index) {

@@ -25,7 +25,7 @@ ctorch_status ctorch_conv2d(ctorch_tensor input, ctorch_tensor weight, ctorch_te
 ctorch_status ctorch_max_pool2d(ctorch_tensor input, const int64_t kernel[2], const int64_t stride[2], const int64_t padding[2],
                                 const int64_t dilation[2], bool ceil_mode, ctorch_tensor *out) {
   return guarded([&] {
-    *out = wrap(at::max_pool2d(unwrap(input), pair(kernel), pair(stride), pair(padding), pair(dilation), ceil_mode));
+    *out = wrap(ctorch::max_pool2d(unwrap(input), pair(kernel), pair(stride), pair(padding), pair(dilation), ceil_mode));
   });
 }
 ctorch_status ctorch_avg_pool2d(ctorch_tensor input, const int64_t kernel[2], const int64_t stride[2], const int64_t padding[2],
