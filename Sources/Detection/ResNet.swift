@@ -77,7 +77,7 @@ public final class ResNet: Module {
 
   /// Feature maps of the requested stages (1-4, i.e. C2-C5) for `images [batch, 3, h, w]`.
   public func callAsFunction(_ images: Tensor, stagesOut: [Int] = [4]) -> [Tensor] {
-    var x = reluInPlaceWhenPossible(convolveAndNormalize(images, conv1, bn1))
+    var x = reluInPlace(convolveAndNormalize(images, conv1, bn1))
     x = Functional.maxPool2d(x, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))
     var outputs: [Tensor] = []
     for (index, stage) in stages.enumerated() {
@@ -132,12 +132,11 @@ public final class ResidualBlock: Module, UnaryLayer {
     var x = input
     for (index, (convolution, norm)) in zip(convolutions, norms).enumerated() {
       x = convolveAndNormalize(x, convolution, norm)
-      if index < convolutions.count - 1 { x = reluInPlaceWhenPossible(x) }
+      if index < convolutions.count - 1 { x = reluInPlace(x) }
     }
     let shortcut = downsample.map { convolveAndNormalize(input, $0.convolution, $0.norm) } ?? input
-    if isGradEnabled { return (x + shortcut).relu() }
     x += shortcut
-    return reluInPlaceWhenPossible(x)
+    return reluInPlace(x)
   }
 }
 
@@ -154,9 +153,11 @@ func convolveAndNormalize(_ x: Tensor, _ convolution: Conv2d, _ norm: any UnaryL
     groups: convolution.groups)
 }
 
-/// ReLU, in place when no gradient is being recorded (inference), saving an allocation per call.
-public func reluInPlaceWhenPossible(_ x: Tensor) -> Tensor {
-  if isGradEnabled { return x.relu() }
+/// ReLU written into `x`, which must be a fresh tensor (a layer's new output that nothing else
+/// reads), as torchvision's `ReLU(inplace=True)`: one allocation less per call. Autograd allows it
+/// because the ops producing such tensors (convolution, batch norm, linear) do not keep their
+/// output for the backward pass, and it raises if one ever did.
+public func reluInPlace(_ x: Tensor) -> Tensor {
   x.clamp(min: 0)
   return x
 }

@@ -35,6 +35,35 @@ import TorchTestSupport
     }
   }
 
+  /// Frozen layers run their ReLU and residual sums in place; that must not change the outputs or
+  /// the gradients of the stages that train (both norms: frozen statistics and trainable batch norm).
+  @Test(arguments: [true, false])
+  func frozenStagesGiveTheSameOutputsAndGradients(frozenNormalization: Bool) throws {
+    func make() -> ResNet {
+      withSeededDefaultGenerator(1) {
+        ResNet(
+          blocksPerStage: [1, 2, 1, 1], stemChannels: 8, stageChannels: [16, 32, 64, 128], bottleneck: true,
+          frozenNormalization: frozenNormalization)
+      }
+    }
+    let (trainable, partlyFrozen) = (make(), make())
+    partlyFrozen.freezeStemAndFirstStage()
+    let image = Tensor.randn([2, 3, 64, 48], generator: Generator(seed: 2))
+    var outputs: [Tensor] = []
+    for model in [trainable, partlyFrozen] {
+      let features = model(image, stagesOut: [3, 4])
+      (features[0].square().sum() + features[1].sum()).backward()
+      outputs.append(features[1].detached())
+    }
+    expectClose(outputs[1], outputs[0], relative: 1e-5, absolute: 1e-5, "last stage")
+    let expected = Dictionary(uniqueKeysWithValues: trainable.namedParameters().map { ($0.name, $0.tensor) })
+    let trained = partlyFrozen.trainableParameters()
+    #expect(!trained.isEmpty && trained.count < expected.count)
+    for (name, parameter) in trained {
+      expectClose(parameter.grad!, expected[name]!.grad!, relative: 1e-4, absolute: 1e-5, "gradient of \(name)")
+    }
+  }
+
   @Test func standardDepthsHaveTorchvisionKeysAndShapes() {
     let resnet = withSeededDefaultGenerator(0) { ResNet(depth: .resNet50) }
     let keys = resnet.stateDict().map(\.key)
