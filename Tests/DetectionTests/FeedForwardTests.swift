@@ -5,7 +5,7 @@ import TorchTestSupport
 
 @testable import Detection
 
-/// The post-norm blocks write into their fresh intermediates; results and gradients stay those of the composition.
+/// The post-norm blocks write into fresh intermediates in inference; results and gradients stay those of the composition.
 @Suite struct FeedForwardTests {
   @Test func inferenceGivesTheComposedResultAndLeavesTheInputAlone() {
     let (linear1, linear2, norm, dropout) = withSeededDefaultGenerator(3) { (Linear(8, 32), Linear(32, 8), LayerNorm(8), Dropout(0.1)) }
