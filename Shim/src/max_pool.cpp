@@ -21,8 +21,8 @@ namespace {
 at::Tensor window_maximum(const at::Tensor &padded, int64_t dim, int64_t kernel, int64_t stride) {
   const int64_t outputs = (padded.size(dim) - kernel) / stride + 1;
   auto window = [&](int64_t j) { return padded.slice(dim, j, j + (outputs - 1) * stride + 1, stride); };
-  at::Tensor result = at::maximum(window(0), window(1 < kernel ? 1 : 0));
-  for (int64_t j = 2; j < kernel; ++j) result = at::maximum(result, window(j));
+  at::Tensor result = window(0);
+  for (int64_t j = 1; j < kernel; ++j) result = at::maximum(result, window(j));
   return result;
 }
 

@@ -6,8 +6,7 @@ import TorchNN
 extension DeformableDETRModel {
   /// Predictions for `images [batch, 3, H, W]` with `paddingMask [batch, H, W]` (true on padding).
   public func callAsFunction(images: Tensor, paddingMask: Tensor) -> DetectorOutput {
-    let (memory, levels, memoryMask, validRatios) = encode(images: images, paddingMask: paddingMask)
-    let attentionMask = Self.maskIfAnyPadding(memoryMask)
+    let (memory, levels, memoryMask, attentionMask, validRatios) = encode(images: images, paddingMask: paddingMask)
     let batch = images.size(0)
     let d = config.transformer.hiddenDim
 
@@ -56,8 +55,11 @@ extension DeformableDETRModel {
   }
 
   /// The encoded multi-scale features: `memory [batch, tokens, d]`, the levels, the padding mask
-  /// `[batch, tokens]` and the valid ratios `[batch, levels, 2]` as (width, height).
-  func encode(images: Tensor, paddingMask: Tensor) -> (memory: Tensor, levels: FeatureLevels, mask: Tensor, validRatios: Tensor) {
+  /// `[batch, tokens]`, the same mask for the attention (nil when nothing is padded) and the valid
+  /// ratios `[batch, levels, 2]` as (width, height).
+  func encode(images: Tensor, paddingMask: Tensor) -> (
+    memory: Tensor, levels: FeatureLevels, mask: Tensor, attentionMask: Tensor?, validRatios: Tensor
+  ) {
     let features = body(images, stagesOut: config.backboneStages)
     var sources: [Tensor] = []
     for (level, feature) in features.enumerated() { sources.append(inputProjections[level](feature)) }
@@ -93,7 +95,7 @@ extension DeformableDETRModel {
     for layer in encoderLayers {
       memory = layer(memory, position: position, referencePoints: reference, levels: levels, paddingMask: attentionMask)
     }
-    return (memory, levels, mask, validRatios)
+    return (memory, levels, mask, attentionMask, validRatios)
   }
 
   /// The padding mask for the deformable attention, or nil when nothing is padded (every batch of one
