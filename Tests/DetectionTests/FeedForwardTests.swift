@@ -14,6 +14,8 @@ import TorchTestSupport
     let before = x.clone()
     let composed = norm(x + linear2(linear1(x).relu()))
     let inference = withInferenceMode { feedForward(x, linear1, linear2, dropout: dropout, norm: norm) }
+    #expect(inference.shape == [2, 5, 8])
+    #expect((x .== before).all().item(Bool.self), "the input keeps its values")
     expectClose(inference, composed, relative: 0, absolute: 1e-6, "feed-forward in inference")
     expectClose(x, before, relative: 0, absolute: 0, "the input is not written")
 
@@ -33,6 +35,7 @@ import TorchTestSupport
     }
     let inPlace = gradients { feedForward($0, linear1, linear2, dropout: dropout, norm: norm) }
     let composed = gradients { norm($0 + dropout(linear2(dropout(linear1($0).relu())))) }
+    #expect((inPlace[0] .== 0).logicalNot().any().item(Bool.self), "the block's output is not all zeros")
     for (index, name) in ["output", "input gradient", "linear1 gradient", "linear2 gradient", "norm gradient"].enumerated() {
       expectClose(inPlace[index], composed[index], relative: 1e-5, absolute: 1e-6, name)
     }
@@ -44,7 +47,10 @@ import TorchTestSupport
     let update = Tensor.randn([3, 4], generator: Generator(seed: 6))
     let expected = norm(x + update)
     let xBefore = x.clone()
+    let sum = x + update
     let result = withInferenceMode { addAndNormalize(x, freshUpdate: update, norm: norm) }
+    #expect((update - sum).abs().max().item(Float.self) <= 1e-6, "in inference the sum is written into the update")
+    #expect((x .== xBefore).all().item(Bool.self), "x keeps its values")
     expectClose(result, expected, relative: 0, absolute: 1e-6, "residual norm")
     expectClose(x, xBefore, relative: 0, absolute: 0, "x is not written")
   }
