@@ -7,7 +7,10 @@
 #include <torch/headeronly/version.h>
 
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "common.h"
 
@@ -110,6 +113,15 @@ bool ctorch_cuda_is_available(void) { return at::hasCUDA() && at::detail::getCUD
 int32_t ctorch_cuda_device_count(void) { return at::hasCUDA() ? static_cast<int32_t>(at::detail::getCUDAHooks().deviceCount()) : 0; }
 void ctorch_set_num_threads(int32_t count) { at::set_num_threads(count); }
 int32_t ctorch_get_num_threads(void) { return at::get_num_threads(); }
+int32_t ctorch_shim_parallel_thread_count(void) {
+  std::mutex mutex;
+  std::set<std::thread::id> threads;
+  at::parallel_for(0, 1 << 16, 1, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(mutex);
+    threads.insert(std::this_thread::get_id());
+  });
+  return static_cast<int32_t>(threads.size());
+}
 void ctorch_set_keep_freed_memory(bool keep) {
 #if defined(__GLIBC__)
   // glibc's defaults: a dynamic mmap threshold starting at 128 KiB, trim at 128 KiB, no top pad.

@@ -63,6 +63,10 @@ bool ctorch_cuda_is_available(void);
 int32_t ctorch_cuda_device_count(void);
 void ctorch_set_num_threads(int32_t count);
 int32_t ctorch_get_num_threads(void);
+/* How many threads the shim's own kernels (fused attention, dropout, max pool) run a large loop on:
+ * at most ctorch_get_num_threads(); 1 with more threads set means the shim was built without the
+ * OpenMP runtime libtorch uses, and its kernels run on the calling thread alone. */
+int32_t ctorch_shim_parallel_thread_count(void);
 /* Process-wide: when true, glibc malloc keeps freed memory for reuse (blocks up to 32 MiB from the
  * heap, no trimming below 1 GiB of free space) instead of returning it to the kernel, so that the
  * large tensors of each forward pass are not page-faulted in anew. Off by default (glibc's policy). */

@@ -23,6 +23,14 @@ public enum Torch {
     set { ctorch_set_num_threads(Int32(newValue)) }
   }
 
+  /// How many threads the shim's own kernels (fused deformable attention, dropout, max pooling) split a
+  /// large loop over: `threadCount` when the shim shares libtorch's OpenMP runtime, 1 when it was built
+  /// without it and those kernels run on the calling thread alone.
+  public static var shimParallelThreadCount: Int {
+    ensureCompatibleShim()
+    return Int(ctorch_shim_parallel_thread_count())
+  }
+
   /// Keep freed memory in the process for reuse (glibc malloc) instead of returning it to the kernel:
   /// the large tensors of each forward pass then skip page faults (about 5-15% of a ResNet-50 Deformable
   /// DETR inference on 2 cores). Process-wide; the `detr` tool turns it on, a host application decides

@@ -90,6 +90,17 @@ import TorchTestSupport
     #expect(Torch.threadCount == 1)
     Torch.threadCount = previous
   }
+
+  /// The shim's kernels (fused attention, dropout, max pool) split their loops with libtorch's
+  /// parallel_for, which runs everything on the calling thread unless the shim is compiled with OpenMP.
+  @Test func theShimsOwnKernelsRunOnEveryThread() {
+    let previous = Torch.threadCount
+    defer { Torch.threadCount = previous }
+    Torch.threadCount = 1
+    #expect(Torch.shimParallelThreadCount == 1)
+    Torch.threadCount = 2
+    #expect(Torch.shimParallelThreadCount == 2)
+  }
 }
 
 /// The comparison helper itself must fail on a real difference, or every golden test could pass vacuously.
