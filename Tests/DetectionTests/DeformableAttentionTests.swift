@@ -65,6 +65,7 @@ import TorchTestSupport
       ([(7, 9), (4, 5), (2, 3), (1, 2)], 4, 8, 4, 5),
       ([(6, 6)], 1, 4, 3, 7),
       ([(5, 8), (3, 4), (2, 2)], 8, 2, 1, 3),
+      ([(6, 7), (3, 4)], 2, 32, 3, 6),  // 32 channels per head: the vectorized path of the references
     ] as [([(Int, Int)], Int, Int, Int, Int)])
   func fusedEqualsComposedForwardAndBackward(shapes: [(Int, Int)], heads: Int, headDim: Int, points: Int, queries: Int) {
     let levels = FeatureLevels(shapes: shapes.map { (height: $0.0, width: $0.1) })
