@@ -8,6 +8,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "common.h"
@@ -32,62 +33,6 @@ LevelGeometry geometry(const at::Tensor &shapes, const at::Tensor &starts) {
   return g;
 }
 
-// The bilinear corners of one (query, head)'s samples over all levels and points, with no branch per
-// corner: for sample s and corner k (0 top-left, 1 top-right,
-// 2 bottom-left, 3 bottom-right; pixel centres at integer coordinates, as grid_sample with
-// align_corners false) its bilinear weight at [4s + k] and its value row, where a corner outside the
-// map has weight 0 and reads a row of zeros (and, in the backward pass, writes its gradient to a
-// scratch row).
-template <typename scalar_t>
-struct SampleCorners {
-  std::vector<scalar_t> weight;          // [samples · 4]
-  std::vector<int64_t> offset;           // [samples · 4]: element offset of the row from its level's start, -1 outside
-  std::vector<scalar_t> lh, lw;          // [samples]: fractional parts of the pixel coordinates
-  std::vector<scalar_t> heights, widths;  // [samples]: the size of each sample's level
-
-  SampleCorners(const LevelGeometry &g, int64_t points)
-      : weight(g.heights.size() * points * 4), offset(g.heights.size() * points * 4), lh(g.heights.size() * points),
-        lw(g.heights.size() * points) {
-    for (size_t l = 0; l < g.heights.size(); ++l) {
-      for (int64_t p = 0; p < points; ++p) {
-        heights.push_back(static_cast<scalar_t>(g.heights[l]));
-        widths.push_back(static_cast<scalar_t>(g.widths[l]));
-      }
-    }
-  }
-
-  // `locations [samples, 2]` as (x, y) in [0, 1] of each level; rows `row_stride` elements apart.
-  void compute(const scalar_t *__restrict locations, int64_t row_stride) {
-    const int64_t samples = static_cast<int64_t>(lh.size());
-    for (int64_t s = 0; s < samples; ++s) {
-      const scalar_t height = heights[s], width = widths[s];
-      scalar_t h = locations[2 * s + 1] * height - scalar_t(0.5), w = locations[2 * s] * width - scalar_t(0.5);
-      // Clamped so that the integer parts stay small; a NaN lands outside the map.
-      h = h > -2 ? h : -2;
-      h = h < height + 1 ? h : height + 1;
-      w = w > -2 ? w : -2;
-      w = w < width + 1 ? w : width + 1;
-      const scalar_t h_floor = std::floor(h), w_floor = std::floor(w);
-      const int64_t top = static_cast<int64_t>(h_floor), left = static_cast<int64_t>(w_floor);
-      const int64_t rows = static_cast<int64_t>(height), columns = static_cast<int64_t>(width);
-      const bool top_in = top >= 0 && top < rows, bottom_in = top + 1 >= 0 && top + 1 < rows;
-      const bool left_in = left >= 0 && left < columns, right_in = left + 1 >= 0 && left + 1 < columns;
-      const scalar_t fh = h - h_floor, fw = w - w_floor;
-      lh[s] = fh;
-      lw[s] = fw;
-      const int64_t base = (top * columns + left) * row_stride;
-      weight[4 * s + 0] = top_in && left_in ? (1 - fh) * (1 - fw) : 0;
-      weight[4 * s + 1] = top_in && right_in ? (1 - fh) * fw : 0;
-      weight[4 * s + 2] = bottom_in && left_in ? fh * (1 - fw) : 0;
-      weight[4 * s + 3] = bottom_in && right_in ? fh * fw : 0;
-      offset[4 * s + 0] = top_in && left_in ? base : -1;
-      offset[4 * s + 1] = top_in && right_in ? base + row_stride : -1;
-      offset[4 * s + 2] = bottom_in && left_in ? base + columns * row_stride : -1;
-      offset[4 * s + 3] = bottom_in && right_in ? base + (columns + 1) * row_stride : -1;
-    }
-  }
-};
-
 // 32 bytes of scalars as one value (a 256-bit register where the machine has one; the compiler
 // splits it elsewhere), for the channel loops with a channel count known at compile time.
 template <typename scalar_t>
@@ -100,10 +45,112 @@ struct Lanes {
     return v;
   }
   static void store(scalar_t *p, vector v) { __builtin_memcpy(p, &v, sizeof(v)); }
+  static vector splat(scalar_t x) {
+    vector v;
+    for (int64_t j = 0; j < count; ++j) v[j] = x;
+    return v;
+  }
   static scalar_t sum(vector v) {
     scalar_t total = 0;
     for (int64_t j = 0; j < count; ++j) total += v[j];
     return total;
+  }
+};
+
+// The bilinear corners of one (query, head)'s samples over all levels and points, with no branch:
+// for corner k (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right; pixel centres at integer
+// coordinates, as grid_sample with align_corners false) of sample s, its bilinear weight and the
+// offset of its value row at [k · samples + s]. A corner outside the map has weight 0 and offset -1
+// (the kernels then read a row of zeros and write its gradient to a scratch row). Computed a
+// vector of samples at a time.
+template <typename scalar_t>
+struct SampleCorners {
+  using L = Lanes<scalar_t>;
+  using V = typename L::vector;
+  // Element offsets: 32-bit for float (8 per vector), 64-bit for double (4 per vector).
+  using index_t = std::conditional_t<sizeof(scalar_t) == 4, int32_t, int64_t>;
+  typedef index_t IndexVector __attribute__((vector_size(32)));
+
+  int64_t samples;
+  std::vector<scalar_t> weight;           // [4 · samples]
+  std::vector<index_t> offset;            // [4 · samples]: from the level's first row, -1 outside
+  std::vector<scalar_t> lh, lw;           // [samples]: fractional parts of the pixel coordinates
+  std::vector<scalar_t> heights, widths;  // [samples]: the size of each sample's level
+
+  SampleCorners(const LevelGeometry &g, int64_t points)
+      : samples(static_cast<int64_t>(g.heights.size()) * points), weight(4 * samples), offset(4 * samples), lh(samples), lw(samples) {
+    for (size_t l = 0; l < g.heights.size(); ++l) {
+      for (int64_t p = 0; p < points; ++p) {
+        heights.push_back(static_cast<scalar_t>(g.heights[l]));
+        widths.push_back(static_cast<scalar_t>(g.widths[l]));
+      }
+    }
+  }
+
+  // `locations [samples, 2]` as (x, y) in [0, 1] of each level; rows `row_stride` elements apart.
+  void compute(const scalar_t *__restrict locations, int64_t row_stride) {
+    int64_t s = 0;
+    for (; s + L::count <= samples; s += L::count) {
+      scalar_t xs[L::count], ys[L::count];
+      for (int64_t j = 0; j < L::count; ++j) {
+        xs[j] = locations[2 * (s + j)];
+        ys[j] = locations[2 * (s + j) + 1];
+      }
+      const V height = L::load(&heights[s]), width = L::load(&widths[s]);
+      V h = L::load(ys) * height - scalar_t(0.5), w = L::load(xs) * width - scalar_t(0.5);
+      // Clamped so that the integer parts stay small and truncation is a floor; NaN lands outside.
+      const V low = L::splat(-2);
+      h = h > low ? h : low;
+      h = h < height + scalar_t(1) ? h : height + scalar_t(1);
+      w = w > low ? w : low;
+      w = w < width + scalar_t(1) ? w : width + scalar_t(1);
+      const IndexVector top = __builtin_convertvector(h + scalar_t(2), IndexVector) - 2;
+      const IndexVector left = __builtin_convertvector(w + scalar_t(2), IndexVector) - 2;
+      const IndexVector rows = __builtin_convertvector(height, IndexVector), columns = __builtin_convertvector(width, IndexVector);
+      const V fh = h - __builtin_convertvector(top, V), fw = w - __builtin_convertvector(left, V);
+      const IndexVector top_in = (top >= 0) & (top < rows), bottom_in = (top + 1 >= 0) & (top + 1 < rows);
+      const IndexVector left_in = (left >= 0) & (left < columns), right_in = (left + 1 >= 0) & (left + 1 < columns);
+      const V zero = {};
+      const IndexVector outside = IndexVector{} - 1;
+      const IndexVector base = (top * columns + left) * static_cast<index_t>(row_stride);
+      const IndexVector inside[4] = {top_in & left_in, top_in & right_in, bottom_in & left_in, bottom_in & right_in};
+      const V weights[4] = {(1 - fh) * (1 - fw), (1 - fh) * fw, fh * (1 - fw), fh * fw};
+      const IndexVector offsets[4] = {base, base + static_cast<index_t>(row_stride), base + columns * static_cast<index_t>(row_stride),
+                                      base + (columns + 1) * static_cast<index_t>(row_stride)};
+      for (int k = 0; k < 4; ++k) {
+        L::store(&weight[k * samples + s], inside[k] ? weights[k] : zero);
+        const IndexVector o = inside[k] ? offsets[k] : outside;
+        __builtin_memcpy(&offset[k * samples + s], &o, sizeof(o));
+      }
+      L::store(&lh[s], fh);
+      L::store(&lw[s], fw);
+    }
+    for (; s < samples; ++s) compute_one(locations, row_stride, s);
+  }
+
+  // The same for one sample (the samples after the last whole vector).
+  void compute_one(const scalar_t *__restrict locations, int64_t row_stride, int64_t s) {
+    const scalar_t height = heights[s], width = widths[s];
+    scalar_t h = locations[2 * s + 1] * height - scalar_t(0.5), w = locations[2 * s] * width - scalar_t(0.5);
+    h = h > -2 ? h : -2;
+    h = h < height + 1 ? h : height + 1;
+    w = w > -2 ? w : -2;
+    w = w < width + 1 ? w : width + 1;
+    const index_t top = static_cast<index_t>(h + 2) - 2, left = static_cast<index_t>(w + 2) - 2;
+    const index_t rows = static_cast<index_t>(height), columns = static_cast<index_t>(width);
+    const bool top_in = top >= 0 && top < rows, bottom_in = top + 1 >= 0 && top + 1 < rows;
+    const bool left_in = left >= 0 && left < columns, right_in = left + 1 >= 0 && left + 1 < columns;
+    const scalar_t fh = h - top, fw = w - left;
+    lh[s] = fh;
+    lw[s] = fw;
+    const index_t stride = static_cast<index_t>(row_stride), base = (top * columns + left) * stride;
+    const bool inside[4] = {top_in && left_in, top_in && right_in, bottom_in && left_in, bottom_in && right_in};
+    const scalar_t weights[4] = {(1 - fh) * (1 - fw), (1 - fh) * fw, fh * (1 - fw), fh * fw};
+    const index_t offsets[4] = {base, base + stride, base + columns * stride, base + (columns + 1) * stride};
+    for (int k = 0; k < 4; ++k) {
+      weight[k * samples + s] = inside[k] ? weights[k] : 0;
+      offset[k * samples + s] = inside[k] ? offsets[k] : -1;
+    }
   }
 };
 
@@ -136,8 +183,8 @@ void forward_kernel(const at::Tensor &value, const LevelGeometry &g, const at::T
         for (int64_t s = 0; s < samples; ++s) {
           const scalar_t *level_value = v + ((b * tokens + g.starts[s / points]) * heads + m) * channels;
           for (int k = 0; k < 4; ++k) {
-            const int64_t offset = corners.offset[4 * s + k], i = (m * samples + s) * 4 + k;
-            factor[i] = att[first + s] * corners.weight[4 * s + k];
+            const int64_t offset = corners.offset[k * samples + s], i = (m * samples + s) * 4 + k;
+            factor[i] = att[first + s] * corners.weight[k * samples + s];
             source[i] = offset < 0 ? zeros.data() : level_value + offset;
             for (int64_t c = 0; c < channels; c += 64 / sizeof(scalar_t)) __builtin_prefetch(source[i] + c);
           }
@@ -174,14 +221,17 @@ void forward_kernel(const at::Tensor &value, const LevelGeometry &g, const at::T
 }
 
 // The backward pass, parallel over (batch, head): each owns its slice of the value gradient, so
-// threads never write the same element.
+// threads never write the same element. Value and its gradient come head-major, [B, M, S, D], so
+// that one head's map is contiguous: its rows, read and written at random, stay in the core's cache.
 template <typename scalar_t, int64_t fixed_channels>
-void backward_kernel(const at::Tensor &value, const LevelGeometry &g, const at::Tensor &locations, const at::Tensor &weights,
-                     const at::Tensor &grad_out, at::Tensor &grad_value, at::Tensor &grad_locations, at::Tensor &grad_weights) {
-  const int64_t batch = value.size(0), tokens = value.size(1), heads = value.size(2);
+void backward_kernel(const at::Tensor &value_by_head, const LevelGeometry &g, const at::Tensor &locations, const at::Tensor &weights,
+                     const at::Tensor &grad_out, at::Tensor &grad_value_by_head, at::Tensor &grad_locations, at::Tensor &grad_weights) {
+  const at::Tensor &value = value_by_head;
+  at::Tensor &grad_value = grad_value_by_head;
+  const int64_t batch = value.size(0), heads = value.size(1), tokens = value.size(2);
   const int64_t channels = fixed_channels > 0 ? fixed_channels : value.size(3);
   const int64_t queries = locations.size(1), levels = locations.size(3), points = locations.size(4);
-  const int64_t samples = levels * points, row_stride = heads * channels;
+  const int64_t samples = levels * points, row_stride = channels;
   const scalar_t *__restrict v = value.data_ptr<scalar_t>();
   const scalar_t *__restrict loc = locations.data_ptr<scalar_t>();
   const scalar_t *__restrict att = weights.data_ptr<scalar_t>();
@@ -201,13 +251,13 @@ void backward_kernel(const at::Tensor &value, const LevelGeometry &g, const at::
         const scalar_t *__restrict top = go + ((b * queries + q) * heads + m) * channels;
         corners.compute(loc + first * 2, row_stride);
         for (int64_t s = 0; s < samples; ++s) {
-          const int64_t level_offset = ((b * tokens + g.starts[s / points]) * heads + m) * channels;
+          const int64_t level_offset = ((b * heads + m) * tokens + g.starts[s / points]) * channels;
           const scalar_t a = att[first + s];
           for (int k = 0; k < 4; ++k) {
-            const int64_t offset = corners.offset[4 * s + k];
+            const int64_t offset = corners.offset[k * samples + s];
             const scalar_t *__restrict source = offset < 0 ? zeros.data() : v + level_offset + offset;
             scalar_t *__restrict target = offset < 0 ? scratch.data() : gv + level_offset + offset;
-            const scalar_t scale = a * corners.weight[4 * s + k];
+            const scalar_t scale = a * corners.weight[k * samples + s];
             if constexpr (fixed_channels > 0) {
               using L = Lanes<scalar_t>;
               constexpr int64_t n = fixed_channels / L::count;
@@ -231,7 +281,8 @@ void backward_kernel(const at::Tensor &value, const LevelGeometry &g, const at::
           }
         }
         for (int64_t s = 0; s < samples; ++s) {
-          const scalar_t *d = &dot[4 * s], *w = &corners.weight[4 * s];
+          const scalar_t *d = &dot[4 * s];
+          const scalar_t w[4] = {corners.weight[s], corners.weight[samples + s], corners.weight[2 * samples + s], corners.weight[3 * samples + s]};
           const scalar_t fh = corners.lh[s], fw = corners.lw[s], a = att[first + s];
           // The weights' derivatives by h and w, corners in the order above; an outside corner's dot is 0.
           const scalar_t grad_h = -(1 - fw) * d[0] - fw * d[1] + (1 - fw) * d[2] + fw * d[3];
@@ -272,16 +323,18 @@ struct FusedDeformableAttention : public torch::autograd::Function<FusedDeformab
     auto &loc = saved[3];
     auto &att = saved[4];
     auto grad_out = grads[0].contiguous();
-    auto grad_value = at::zeros_like(v);
+    auto value_by_head = v.permute({0, 2, 1, 3}).contiguous();
+    auto grad_by_head = at::zeros_like(value_by_head);
     auto grad_locations = at::empty_like(loc);
     auto grad_weights = at::empty_like(att);
     AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "fused_deformable_attention_backward", [&] {
       if (v.size(3) == 32) {
-        backward_kernel<scalar_t, 32>(v, g, loc, att, grad_out, grad_value, grad_locations, grad_weights);
+        backward_kernel<scalar_t, 32>(value_by_head, g, loc, att, grad_out, grad_by_head, grad_locations, grad_weights);
       } else {
-        backward_kernel<scalar_t, 0>(v, g, loc, att, grad_out, grad_value, grad_locations, grad_weights);
+        backward_kernel<scalar_t, 0>(value_by_head, g, loc, att, grad_out, grad_by_head, grad_locations, grad_weights);
       }
     });
+    auto grad_value = grad_by_head.permute({0, 2, 1, 3}).contiguous();
     return {grad_value, at::Tensor(), at::Tensor(), grad_locations, grad_weights};
   }
 };
