@@ -124,9 +124,13 @@ int32_t ctorch_shim_parallel_thread_count(void) {
 }
 void ctorch_set_keep_freed_memory(bool keep) {
 #if defined(__GLIBC__)
-  // glibc's defaults: a dynamic mmap threshold starting at 128 KiB, trim at 128 KiB, no top pad.
-  mallopt(M_MMAP_THRESHOLD, keep ? 32 * 1024 * 1024 : 128 * 1024);
-  mallopt(M_TRIM_THRESHOLD, keep ? 1024 * 1024 * 1024 : 128 * 1024);
+  // Keeping: no request is served by its own mmap (those are unmapped on free and fault in, zeroed,
+  // page by page on the next use; the mmap threshold cannot be raised above 32 MiB, and a training
+  // step's activations are larger), and the heap is never trimmed. glibc's defaults otherwise: up to
+  // 65536 mmapped blocks, a dynamic mmap threshold from 128 KiB, trim at 128 KiB, no top pad.
+  mallopt(M_MMAP_MAX, keep ? 0 : 65536);
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  mallopt(M_TRIM_THRESHOLD, keep ? -1 : 128 * 1024);
   mallopt(M_TOP_PAD, keep ? 64 * 1024 * 1024 : 0);
 #else
   (void)keep;
