@@ -3,7 +3,8 @@
 // libtorch's CPU dropout draws its mask with bernoulli_, one element at a time on one thread, and
 // keeps it as a float tensor for the backward pass. Here element i is kept when a hash of
 // (seed, i) is at least p · 2³²: the mask is made in parallel and vectorized, kept as one byte per
-// element, and does not depend on the thread count. The seed is one draw from libtorch's default
+// element, and does not depend on the thread count. A dropped element is the input times 0, as in
+// libtorch (a NaN or infinity stays non-finite, so a diverging run is still noticed). The seed is one draw from libtorch's default
 // CPU generator per call, so that seeding it (or restoring its state when a run resumes) gives the
 // same masks.
 #include <ATen/CPUGeneratorImpl.h>
@@ -44,28 +45,36 @@ inline uint32_t random_bits(uint64_t index, uint32_t low, uint32_t high) {
   return mix(mix(static_cast<uint32_t>(index) ^ low) + block);
 }
 
+// The kernels copy their pointers into restrict-qualified locals: read through the lambda's
+// captures, the compiler must assume every store may change them and keeps the loops scalar.
 template <typename scalar_t>
 void forward_kernel(const scalar_t *input, scalar_t *output, uint8_t *keep, int64_t count, uint32_t threshold, uint64_t seed,
                     scalar_t scale) {
   const uint32_t low = static_cast<uint32_t>(seed), high = static_cast<uint32_t>(seed >> 32);
   constexpr int64_t lanes = 64;
-  at::parallel_for(0, count, grain, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, count, grain, [=](int64_t begin, int64_t end) {
+    const scalar_t *__restrict in = input;
+    scalar_t *__restrict out = output;
+    uint8_t *__restrict kept = keep;
     uint32_t random[lanes];
     for (int64_t start = begin; start < end; start += lanes) {
       const int64_t n = std::min(lanes, end - start);
       const auto first = static_cast<uint64_t>(start);
-      if (static_cast<uint32_t>(first) <= UINT32_MAX - lanes) {
+      if (n == lanes && static_cast<uint32_t>(first) <= UINT32_MAX - lanes) {
         // The common case, in lanes the compiler vectorizes: the index's high word is the same for all.
         const uint32_t block = high ^ (static_cast<uint32_t>(first >> 32) * 0x9e3779b9u);
         const auto base = static_cast<uint32_t>(first);
         for (int64_t j = 0; j < lanes; ++j) random[j] = mix(mix((base + static_cast<uint32_t>(j)) ^ low) + block);
+        // Mask and product in separate loops, the select as arithmetic (0 or 1 times the scale): so
+        // GCC vectorizes both.
+        for (int64_t j = 0; j < lanes; ++j) kept[start + j] = random[j] >= threshold;
+        for (int64_t j = 0; j < lanes; ++j) out[start + j] = in[start + j] * (scale * static_cast<scalar_t>(kept[start + j]));
       } else {
-        for (int64_t j = 0; j < n; ++j) random[j] = random_bits(first + j, low, high);
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        const bool kept = random[j] >= threshold;
-        keep[start + j] = kept;
-        output[start + j] = kept ? input[start + j] * scale : scalar_t(0);
+        for (int64_t j = 0; j < n; ++j) {
+          const bool on = random_bits(first + j, low, high) >= threshold;
+          kept[start + j] = on;
+          out[start + j] = in[start + j] * (scale * static_cast<scalar_t>(on));
+        }
       }
     }
   });
@@ -73,8 +82,11 @@ void forward_kernel(const scalar_t *input, scalar_t *output, uint8_t *keep, int6
 
 template <typename scalar_t>
 void backward_kernel(const scalar_t *gradient, const uint8_t *keep, scalar_t *result, int64_t count, scalar_t scale) {
-  at::parallel_for(0, count, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) result[i] = keep[i] ? gradient[i] * scale : scalar_t(0);
+  at::parallel_for(0, count, grain, [=](int64_t begin, int64_t end) {
+    const scalar_t *__restrict in = gradient;
+    const uint8_t *__restrict kept = keep;
+    scalar_t *__restrict out = result;
+    for (int64_t i = begin; i < end; ++i) out[i] = in[i] * (scale * static_cast<scalar_t>(kept[i]));
   });
 }
 

@@ -63,6 +63,20 @@ import TorchTestSupport
     #expect(dropped(input, seed: 9) == single)
   }
 
+  /// Kept elements are exactly input × 1/(1-p), dropped ones input × 0 as in libtorch: a NaN or an
+  /// infinity in the input stays non-finite, so a diverging run is still seen.
+  @Test func keptValuesAreScaledExactlyAndNonFiniteInputsStayNonFinite() {
+    let input = withSeededDefaultGenerator(3) { Tensor.randn([999, 37]) }
+    let values = input.asArray(Float.self)
+    let output = dropped(input, seed: 4)
+    let scale = Float(1 / (1 - probability))
+    let kept = zip(values, output).filter { $0.1 != 0 }
+    #expect(kept.allSatisfy { $0.1 == $0.0 * scale }, "kept values are the input times 1 / (1 - p)")
+    #expect(kept.count > values.count * 8 / 10, "\(kept.count) of \(values.count) kept")
+    let nonFinite = dropped(Tensor.full([64, 65], Float.nan), seed: 4) + dropped(Tensor.full([64, 65], Float.infinity), seed: 4)
+    #expect(nonFinite.allSatisfy { !$0.isFinite }, "a dropped NaN or infinity stays non-finite")
+  }
+
   @Test func evaluationAndTheEdgeProbabilities() {
     let input = Tensor.rand([10, 10])
     #expect(Functional.dropout(input, probability: probability, training: false).asArray(Float.self) == input.asArray(Float.self))
