@@ -60,9 +60,9 @@ struct Lanes {
 // The bilinear corners of one (query, head)'s samples over all levels and points, with no branch:
 // for corner k (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right; pixel centres at integer
 // coordinates, as grid_sample with align_corners false) of sample s, its bilinear weight and the
-// offset of its value row at [k · samples + s]. A corner outside the map has weight 0 and offset -1
+// offset of its value row at [k · stride + s]. A corner outside the map has weight 0 and offset -1
 // (the kernels then read a row of zeros and write its gradient to a scratch row). Computed a
-// vector of samples at a time.
+// vector of samples at a time; the arrays are padded to whole vectors.
 template <typename scalar_t>
 struct SampleCorners {
   using L = Lanes<scalar_t>;
@@ -71,28 +71,34 @@ struct SampleCorners {
   using index_t = std::conditional_t<sizeof(scalar_t) == 4, int32_t, int64_t>;
   typedef index_t IndexVector __attribute__((vector_size(32)));
 
-  int64_t samples;
-  std::vector<scalar_t> weight;           // [4 · samples]
-  std::vector<index_t> offset;            // [4 · samples]: from the level's first row, -1 outside
-  std::vector<scalar_t> lh, lw;           // [samples]: fractional parts of the pixel coordinates
-  std::vector<scalar_t> heights, widths;  // [samples]: the size of each sample's level
+  int64_t samples, stride;                // stride: samples rounded up to whole vectors
+  std::vector<scalar_t> weight;           // [4 · stride]
+  std::vector<index_t> offset;            // [4 · stride]: from the level's first row, -1 outside
+  std::vector<scalar_t> lh, lw;           // [stride]: fractional parts of the pixel coordinates
+  std::vector<scalar_t> heights, widths;  // [stride]: the size of each sample's level (1 in the padding)
 
   SampleCorners(const LevelGeometry &g, int64_t points)
-      : samples(static_cast<int64_t>(g.heights.size()) * points), weight(4 * samples), offset(4 * samples), lh(samples), lw(samples) {
+      : samples(static_cast<int64_t>(g.heights.size()) * points),
+        stride((samples + L::count - 1) / L::count * L::count),
+        weight(4 * stride),
+        offset(4 * stride),
+        lh(stride),
+        lw(stride),
+        heights(stride, 1),
+        widths(stride, 1) {
     for (size_t l = 0; l < g.heights.size(); ++l) {
       for (int64_t p = 0; p < points; ++p) {
-        heights.push_back(static_cast<scalar_t>(g.heights[l]));
-        widths.push_back(static_cast<scalar_t>(g.widths[l]));
+        heights[l * points + p] = static_cast<scalar_t>(g.heights[l]);
+        widths[l * points + p] = static_cast<scalar_t>(g.widths[l]);
       }
     }
   }
 
   // `locations [samples, 2]` as (x, y) in [0, 1] of each level; rows `row_stride` elements apart.
   void compute(const scalar_t *__restrict locations, int64_t row_stride) {
-    int64_t s = 0;
-    for (; s + L::count <= samples; s += L::count) {
-      scalar_t xs[L::count], ys[L::count];
-      for (int64_t j = 0; j < L::count; ++j) {
+    for (int64_t s = 0; s < samples; s += L::count) {
+      scalar_t xs[L::count] = {}, ys[L::count] = {};
+      for (int64_t j = 0; j < L::count && s + j < samples; ++j) {
         xs[j] = locations[2 * (s + j)];
         ys[j] = locations[2 * (s + j) + 1];
       }
@@ -118,38 +124,12 @@ struct SampleCorners {
       const IndexVector offsets[4] = {base, base + static_cast<index_t>(row_stride), base + columns * static_cast<index_t>(row_stride),
                                       base + (columns + 1) * static_cast<index_t>(row_stride)};
       for (int k = 0; k < 4; ++k) {
-        L::store(&weight[k * samples + s], inside[k] ? weights[k] : zero);
+        L::store(&weight[k * stride + s], inside[k] ? weights[k] : zero);
         const IndexVector o = inside[k] ? offsets[k] : outside;
-        __builtin_memcpy(&offset[k * samples + s], &o, sizeof(o));
+        __builtin_memcpy(&offset[k * stride + s], &o, sizeof(o));
       }
       L::store(&lh[s], fh);
       L::store(&lw[s], fw);
-    }
-    for (; s < samples; ++s) compute_one(locations, row_stride, s);
-  }
-
-  // The same for one sample (the samples after the last whole vector).
-  void compute_one(const scalar_t *__restrict locations, int64_t row_stride, int64_t s) {
-    const scalar_t height = heights[s], width = widths[s];
-    scalar_t h = locations[2 * s + 1] * height - scalar_t(0.5), w = locations[2 * s] * width - scalar_t(0.5);
-    h = h > -2 ? h : -2;
-    h = h < height + 1 ? h : height + 1;
-    w = w > -2 ? w : -2;
-    w = w < width + 1 ? w : width + 1;
-    const index_t top = static_cast<index_t>(h + 2) - 2, left = static_cast<index_t>(w + 2) - 2;
-    const index_t rows = static_cast<index_t>(height), columns = static_cast<index_t>(width);
-    const bool top_in = top >= 0 && top < rows, bottom_in = top + 1 >= 0 && top + 1 < rows;
-    const bool left_in = left >= 0 && left < columns, right_in = left + 1 >= 0 && left + 1 < columns;
-    const scalar_t fh = h - top, fw = w - left;
-    lh[s] = fh;
-    lw[s] = fw;
-    const index_t stride = static_cast<index_t>(row_stride), base = (top * columns + left) * stride;
-    const bool inside[4] = {top_in && left_in, top_in && right_in, bottom_in && left_in, bottom_in && right_in};
-    const scalar_t weights[4] = {(1 - fh) * (1 - fw), (1 - fh) * fw, fh * (1 - fw), fh * fw};
-    const index_t offsets[4] = {base, base + stride, base + columns * stride, base + (columns + 1) * stride};
-    for (int k = 0; k < 4; ++k) {
-      weight[k * samples + s] = inside[k] ? weights[k] : 0;
-      offset[k * samples + s] = inside[k] ? offsets[k] : -1;
     }
   }
 };
@@ -183,8 +163,8 @@ void forward_kernel(const at::Tensor &value, const LevelGeometry &g, const at::T
         for (int64_t s = 0; s < samples; ++s) {
           const scalar_t *level_value = v + ((b * tokens + g.starts[s / points]) * heads + m) * channels;
           for (int k = 0; k < 4; ++k) {
-            const int64_t offset = corners.offset[k * samples + s], i = (m * samples + s) * 4 + k;
-            factor[i] = att[first + s] * corners.weight[k * samples + s];
+            const int64_t offset = corners.offset[k * corners.stride + s], i = (m * samples + s) * 4 + k;
+            factor[i] = att[first + s] * corners.weight[k * corners.stride + s];
             source[i] = offset < 0 ? zeros.data() : level_value + offset;
             for (int64_t c = 0; c < channels; c += 64 / sizeof(scalar_t)) __builtin_prefetch(source[i] + c);
           }
@@ -224,10 +204,8 @@ void forward_kernel(const at::Tensor &value, const LevelGeometry &g, const at::T
 // threads never write the same element. Value and its gradient come head-major, [B, M, S, D], so
 // that one head's map is contiguous: its rows, read and written at random, stay in the core's cache.
 template <typename scalar_t, int64_t fixed_channels>
-void backward_kernel(const at::Tensor &value_by_head, const LevelGeometry &g, const at::Tensor &locations, const at::Tensor &weights,
-                     const at::Tensor &grad_out, at::Tensor &grad_value_by_head, at::Tensor &grad_locations, at::Tensor &grad_weights) {
-  const at::Tensor &value = value_by_head;
-  at::Tensor &grad_value = grad_value_by_head;
+void backward_kernel(const at::Tensor &value, const LevelGeometry &g, const at::Tensor &locations, const at::Tensor &weights,
+                     const at::Tensor &grad_out, at::Tensor &grad_value, at::Tensor &grad_locations, at::Tensor &grad_weights) {
   const int64_t batch = value.size(0), heads = value.size(1), tokens = value.size(2);
   const int64_t channels = fixed_channels > 0 ? fixed_channels : value.size(3);
   const int64_t queries = locations.size(1), levels = locations.size(3), points = locations.size(4);
@@ -254,10 +232,10 @@ void backward_kernel(const at::Tensor &value_by_head, const LevelGeometry &g, co
           const int64_t level_offset = ((b * heads + m) * tokens + g.starts[s / points]) * channels;
           const scalar_t a = att[first + s];
           for (int k = 0; k < 4; ++k) {
-            const int64_t offset = corners.offset[k * samples + s];
+            const int64_t offset = corners.offset[k * corners.stride + s];
             const scalar_t *__restrict source = offset < 0 ? zeros.data() : v + level_offset + offset;
             scalar_t *__restrict target = offset < 0 ? scratch.data() : gv + level_offset + offset;
-            const scalar_t scale = a * corners.weight[k * samples + s];
+            const scalar_t scale = a * corners.weight[k * corners.stride + s];
             if constexpr (fixed_channels > 0) {
               using L = Lanes<scalar_t>;
               constexpr int64_t n = fixed_channels / L::count;
@@ -282,7 +260,8 @@ void backward_kernel(const at::Tensor &value_by_head, const LevelGeometry &g, co
         }
         for (int64_t s = 0; s < samples; ++s) {
           const scalar_t *d = &dot[4 * s];
-          const scalar_t w[4] = {corners.weight[s], corners.weight[samples + s], corners.weight[2 * samples + s], corners.weight[3 * samples + s]};
+          const int64_t n = corners.stride;
+          const scalar_t w[4] = {corners.weight[s], corners.weight[n + s], corners.weight[2 * n + s], corners.weight[3 * n + s]};
           const scalar_t fh = corners.lh[s], fw = corners.lw[s], a = att[first + s];
           // The weights' derivatives by h and w, corners in the order above; an outside corner's dot is 0.
           const scalar_t grad_h = -(1 - fw) * d[0] - fw * d[1] + (1 - fw) * d[2] + fw * d[3];

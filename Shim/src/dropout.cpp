@@ -4,9 +4,9 @@
 // keeps it as a float tensor for the backward pass. Here element i is kept when a hash of
 // (seed, i) is at least p · 2³²: the mask is made in parallel and vectorized, kept as one byte per
 // element, and does not depend on the thread count. A dropped element is the input times 0, as in
-// libtorch (a NaN or infinity stays non-finite, so a diverging run is still noticed). The seed is one draw from libtorch's default
-// CPU generator per call, so that seeding it (or restoring its state when a run resumes) gives the
-// same masks.
+// libtorch (a NaN or infinity stays non-finite, so a diverging run is still noticed). The seed is
+// one draw from libtorch's default CPU generator per call, so that seeding it (or restoring its
+// state when a run resumes) gives the same masks.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>

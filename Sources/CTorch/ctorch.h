@@ -67,9 +67,9 @@ int32_t ctorch_get_num_threads(void);
  * at most ctorch_get_num_threads(); 1 with more threads set means the shim was built without the
  * OpenMP runtime libtorch uses, and its kernels run on the calling thread alone. */
 int32_t ctorch_shim_parallel_thread_count(void);
-/* Process-wide: when true, glibc malloc keeps freed memory for reuse (blocks up to 32 MiB from the
- * heap, no trimming below 1 GiB of free space) instead of returning it to the kernel, so that the
- * large tensors of each forward pass are not page-faulted in anew. Off by default (glibc's policy). */
+/* Process-wide: when true, glibc malloc keeps freed memory for reuse (every block from the heap, no
+ * mmap; the heap never trimmed) instead of returning it to the kernel, so that the large tensors of
+ * each forward and backward pass are not page-faulted in anew. Off by default (glibc's policy). */
 void ctorch_set_keep_freed_memory(bool keep);
 void ctorch_manual_seed(uint64_t seed);
 
