@@ -69,26 +69,21 @@ struct BenchmarkCommand: ParsableCommand {
       try weights.map { try DetectorCheckpoint.load(URL(fileURLWithPath: $0)).detector }
       ?? ModelChoice(kind: model, preset: preset, configFile: config, overrides: overrides).makeDetector()
     let images = Tensor.randn([batchSize, 3, imageSize, imageSize])
-    let mask = Tensor.zeros([batchSize, imageSize, imageSize], dtype: .bool)
     let step: () throws -> Void
     var phases: [[(name: String, milliseconds: Double)]] = []
     if train {
       detector.train()
-      if freezeBackbone, let backbone = detector.namedModules().first(where: { $0.name == "backbone.0.body" })?.module {
-        backbone.freeze()
-      }
+      if freezeBackbone { detector.backboneNetwork?.freeze() }
       let optimizer = AdamW(groups: [ParameterGroup(parameters: detector.trainableParameters(), learningRate: 1e-5, weightDecay: 1e-4)])
-      let criterion = detector.makeCriterion()
       let targets = (0..<batchSize).map { _ in
         MatchTarget(labels: Tensor([0, 1] as [Int]), boxes: Tensor([0.3, 0.3, 0.2, 0.2, 0.6, 0.6, 0.3, 0.4] as [Float], shape: [2, 4]))
       }
+      let batch = DetectorBatch(unpaddedImages: images, targets: targets)
       step = {
         var clock = PhaseClock()
-        let output = detector(images: images, paddingMask: mask)
-        clock.lap("forward")
-        let loss = try criterion(output.final, auxiliary: output.auxiliary, encoder: output.encoder, targets: targets)
+        let loss = try detector.losses(for: batch)
         _ = loss.total.item(Float.self)
-        clock.lap("loss and matching")
+        clock.lap("forward, matching and loss")
         optimizer.zeroGrad()
         loss.total.backward()
         clock.lap("backward")
@@ -99,7 +94,8 @@ struct BenchmarkCommand: ParsableCommand {
       }
     } else {
       detector.eval()
-      step = { withInferenceMode { _ = detector(images: images, paddingMask: mask).final.logits.sum().item(Float.self) } }
+      let batch = DetectorBatch(unpaddedImages: images)
+      step = { withInferenceMode { _ = detector.detect(batch) } }
     }
     for _ in 0..<2 { try step() }
     phases.removeAll()

@@ -29,10 +29,7 @@ struct ImagePredictor {
     var random = SeededRandom(seed: 0)
     let sample = transform.apply(to: image, imageId: imageId, boxes: [], labels: [], isCrowd: [], random: &random)
     let batch = DetectionBatch(samples: [sample])
-    let detections = withInferenceMode {
-      let output = loaded.detector(images: batch.images, paddingMask: batch.paddingMask)
-      return loaded.detector.postProcessing(logits: output.final.logits, boxes: output.final.boxes, imageSizes: [(image.height, image.width)])[0]
-    }.filtered(threshold: threshold, limit: maxDetections)
+    let detections = withInferenceMode { loaded.detector.detect(batch.detectorBatch)[0] }.filtered(threshold: threshold, limit: maxDetections)
     return (image, detections)
   }
 

@@ -48,6 +48,11 @@ public final class MultiScaleDeformableAttention: Module {
     registerModule("attention_weights", attentionWeights)
     registerModule("value_proj", valueProjection)
     registerModule("output_proj", outputProjection)
+    resetParameters()
+  }
+
+  /// The reference initialisation (see `init`); detrex applies it again after its transformer-wide Xavier pass.
+  public func resetParameters() {
     var bias: [Float] = []
     for head in 0..<heads {
       let theta = Float(head) * (2 * Float.pi / Float(heads))

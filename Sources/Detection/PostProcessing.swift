@@ -12,6 +12,18 @@ public struct ImageDetections: Sendable, Equatable {
     self.boxes = boxes
   }
 
+  /// Boxes clipped to an image of `size` and those left with no area dropped, as detectron2's
+  /// `detector_postprocess` does for detrex's models.
+  public func clipped(to size: (height: Int, width: Int)) -> ImageDetections {
+    let (width, height) = (Double(size.width), Double(size.height))
+    let clippedBoxes = boxes.map { box in
+      [Swift.min(Swift.max(box[0], 0), width), Swift.min(Swift.max(box[1], 0), height), Swift.min(Swift.max(box[2], 0), width),
+        Swift.min(Swift.max(box[3], 0), height)]
+    }
+    let kept = clippedBoxes.indices.filter { clippedBoxes[$0][2] > clippedBoxes[$0][0] && clippedBoxes[$0][3] > clippedBoxes[$0][1] }
+    return ImageDetections(scores: kept.map { scores[$0] }, labels: kept.map { labels[$0] }, boxes: kept.map { clippedBoxes[$0] })
+  }
+
   /// The detections scoring above `threshold`, at most `limit` of them, best first.
   public func filtered(threshold: Float, limit: Int) -> ImageDetections {
     let order = scores.indices.filter { scores[$0] > threshold }.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }

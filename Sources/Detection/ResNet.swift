@@ -88,9 +88,14 @@ public final class ResNet: Module {
   }
 
   /// Freezes the stem and the first stage, as the DETR recipes train only stages 2-4.
-  public func freezeStemAndFirstStage() {
+  public func freezeStemAndFirstStage() { freeze(stemAndStages: 1) }
+
+  /// Freezes the stem and the first `stageCount` stages (detectron2's `freeze_at` − 1: detrex's
+  /// DINO freezes the stem alone).
+  public func freeze(stemAndStages stageCount: Int) {
     conv1.freeze()
-    stages[0].freeze()
+    bn1.freeze()
+    for stage in stages.prefix(stageCount) { stage.freeze() }
   }
 }
 

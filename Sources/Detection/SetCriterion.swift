@@ -18,6 +18,12 @@ public struct LossTerms: @unchecked Sendable {
   public var classification: Tensor
   public var boxL1: Tensor
   public var generalizedIoU: Tensor
+
+  public init(classification: Tensor, boxL1: Tensor, generalizedIoU: Tensor) {
+    self.classification = classification
+    self.boxL1 = boxL1
+    self.generalizedIoU = generalizedIoU
+  }
 }
 
 /// Everything a criterion computed: the weighted total to back-propagate and each term by name,
@@ -25,11 +31,15 @@ public struct LossTerms: @unchecked Sendable {
 /// auxiliary layers and `_enc` for two-stage proposals).
 public struct SetLoss: @unchecked Sendable {
   public var total: Tensor
-  public var terms: [(name: String, value: Tensor)]
+  /// Each term, unweighted, with its weight.
+  public var terms: [TrainingLosses.Term]
   /// The matches of the final layer.
   public var matches: [(queries: [Int], targets: [Int])]
   /// The normalizer: total ground-truth boxes in the batch, at least 1.
   public var boxCount: Double
+
+  /// The terms and total as a detector reports them to the trainer.
+  public var trainingLosses: TrainingLosses { TrainingLosses(terms: terms, total: total) }
 }
 
 /// DETR's set-prediction loss (Carion et al. 2020), with the focal classification of Deformable
@@ -48,6 +58,11 @@ public struct SetCriterion: Sendable {
   public var classWeight: Double
   public var boxWeight: Double
   public var giouWeight: Double
+  /// Whether two-stage proposals are matched and classified as one class (Deformable DETR) or with
+  /// the targets' classes (DINO's `two_stage_binary_cls=False`).
+  public var classAgnosticProposals = true
+  /// The classification term's name: `loss_ce` (DETR, Deformable DETR) or `loss_class` (detrex).
+  public var classificationTermName = "loss_ce"
 
   public init(matcher: HungarianMatcher, classification: Classification, classWeight: Double, boxWeight: Double, giouWeight: Double) {
     self.matcher = matcher
@@ -57,26 +72,38 @@ public struct SetCriterion: Sendable {
     self.giouWeight = giouWeight
   }
 
+  /// The named, weighted terms of one layer: classification, L1 and GIoU with `suffix` appended.
+  public func weightedTerms(_ layer: LossTerms, suffix: String) -> [TrainingLosses.Term] {
+    [
+      .init(name: classificationTermName + suffix, value: layer.classification, weight: classWeight),
+      .init(name: "loss_bbox\(suffix)", value: layer.boxL1, weight: boxWeight),
+      .init(name: "loss_giou\(suffix)", value: layer.generalizedIoU, weight: giouWeight),
+    ]
+  }
+
+  /// Total ground-truth boxes of a batch, at least 1: the references' loss normalizer.
+  public static func boxCount(_ targets: [MatchTarget]) -> Double {
+    Swift.max(1, Double(targets.reduce(0) { $0 + $1.labels.size(0) }))
+  }
+
   /// The loss of the final predictions and of each auxiliary layer's (and two-stage proposals').
   public func callAsFunction(
     _ final: LayerPredictions, auxiliary: [LayerPredictions] = [], encoder: LayerPredictions? = nil, targets: [MatchTarget]
   ) throws -> SetLoss {
-    let boxCount = Swift.max(1, Double(targets.reduce(0) { $0 + $1.labels.size(0) }))
+    let boxCount = Self.boxCount(targets)
     var named: [(String, LayerPredictions)] = [("", final)]
     named += auxiliary.enumerated().map { ("_\($0.offset)", $0.element) }
     if let encoder { named.append(("_enc", encoder)) }
-    var terms: [(name: String, value: Tensor)] = []
+    var terms: [TrainingLosses.Term] = []
     var total: Tensor?
     var finalMatches: [(queries: [Int], targets: [Int])] = []
     for (suffix, predictions) in named {
       // Two-stage proposals are class-agnostic: every target counts as class 0.
-      let layerTargets = suffix == "_enc" ? targets.map { MatchTarget(labels: $0.labels.zerosLike(), boxes: $0.boxes) } : targets
+      let layerTargets = suffix == "_enc" && classAgnosticProposals ? targets.map { MatchTarget(labels: $0.labels.zerosLike(), boxes: $0.boxes) } : targets
       let matches = try matcher.match(logits: predictions.logits, boxes: predictions.boxes, targets: layerTargets)
       if suffix.isEmpty { finalMatches = matches }
       let layer = losses(predictions, targets: layerTargets, matches: matches, boxCount: boxCount)
-      terms += [
-        ("loss_ce\(suffix)", layer.classification), ("loss_bbox\(suffix)", layer.boxL1), ("loss_giou\(suffix)", layer.generalizedIoU),
-      ]
+      terms += weightedTerms(layer, suffix: suffix)
       let weighted = layer.classification * classWeight + layer.boxL1 * boxWeight + layer.generalizedIoU * giouWeight
       total = total.map { $0 + weighted } ?? weighted
     }

@@ -8,6 +8,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
   case detr = "detr"
   case conditionalDETR = "conditional-detr"
   case deformableDETR = "deformable-detr"
+  case dino = "dino"
 
   /// Preset names of this family.
   public var presets: [String] {
@@ -15,22 +16,117 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case .detr: ["r50", "r101", "small"]
     case .conditionalDETR: ["r50", "small"]
     case .deformableDETR: ["r50", "r50-single-scale", "r50-box-refinement", "r50-two-stage", "small"]
+    case .dino: ["r50-4scale", "r50-4scale-24ep", "r50-5scale", "small"]
     }
   }
 }
 
-/// What every detector offers: predictions for a padded batch, and how to turn them into detections.
+/// What every detector offers (see ARCHITECTURE.md, "the detector contract"): its own training loss
+/// for a batch with targets, detections for a batch, and how the optimizer treats its parameters.
+/// Training, evaluation, prediction, benchmarks and checkpoints know detectors only through this.
 public protocol Detector: Module {
   var kind: ModelKind { get }
-  var postProcessing: PostProcessing { get }
   /// The architecture config as JSON (the family's Codable config).
   func encodedConfig() throws -> Data
+  /// The family's forward pass and criterion on a batch with targets; the total is what to back-propagate.
+  func losses(for batch: DetectorBatch) throws -> TrainingLosses
+  /// Each image's detections (all candidates the family keeps, best first is not guaranteed), boxes
+  /// as (x0, y0, x1, y1) in pixels of `batch.outputSizes`.
+  func detect(_ batch: DetectorBatch) -> [ImageDetections]
+  /// Learning-rate and weight-decay rules for the optimizer, first match wins.
+  var parameterRules: [ParameterRule] { get }
+}
+
+extension Detector {
+  /// The ResNet of the backbone, which recipes freeze in part or whole.
+  public var backboneNetwork: ResNet? { namedModules().lazy.compactMap { $0.module as? ResNet }.first }
+}
+
+/// How the optimizer treats some of a family's parameters: the family states it as data, the
+/// trainer applies it. A parameter's rate comes from the first rule that selects it and sets a
+/// rate, its weight decay from the first that selects it and sets one; the defaults are the base
+/// rate and weight decay.
+public struct ParameterRule: Sendable, Equatable {
+  public enum Selector: Sendable, Equatable {
+    /// Parameters whose name starts with the string.
+    case namePrefix(String)
+    /// Parameters whose name contains the string.
+    case nameContains(String)
+    /// Parameters of normalization layers (layer, group and batch norm).
+    case normalization
+  }
+
+  /// Which of the recipe's rates applies.
+  public enum Rate: Sendable, Equatable, CaseIterable {
+    case base
+    /// The base rate times the recipe's factor for Deformable DETR's offset projections.
+    case samplingOffsets
+    /// The recipe's backbone rate.
+    case backbone
+  }
+
+  public var selector: Selector
+  public var rate: Rate?
+  public var weightDecay: Bool?
+
+  public init(_ selector: Selector, rate: Rate? = nil, weightDecay: Bool? = nil) {
+    self.selector = selector
+    self.rate = rate
+    self.weightDecay = weightDecay
+  }
+
+  /// The rules of the DETR, Conditional and Deformable DETR references: backbone (`backbone.0`),
+  /// then the sampling-offset and reference-point projections.
+  public static let detrStyle: [ParameterRule] = [
+    ParameterRule(.namePrefix("backbone."), rate: .backbone),
+    ParameterRule(.nameContains("reference_points"), rate: .samplingOffsets),
+    ParameterRule(.nameContains("sampling_offsets"), rate: .samplingOffsets),
+  ]
+
+  /// Each trainable parameter of `module` with the rate and weight decay the rules give it.
+  public static func assign(_ rules: [ParameterRule], in module: Module) -> [(name: String, tensor: Tensor, rate: Rate, weightDecay: Bool)] {
+    let normalizationModules = Set(
+      module.namedModules().filter { $0.module is LayerNorm || $0.module is GroupNorm || $0.module is BatchNorm2d }.map(\.name))
+    return module.trainableParameters().map { name, tensor in
+      let owner = name.split(separator: ".").dropLast().joined(separator: ".")
+      let selecting = rules.filter { rule in
+        switch rule.selector {
+        case .namePrefix(let prefix): name.hasPrefix(prefix)
+        case .nameContains(let part): name.contains(part)
+        case .normalization: normalizationModules.contains(owner)
+        }
+      }
+      return (name, tensor, selecting.lazy.compactMap(\.rate).first ?? .base, selecting.lazy.compactMap(\.weightDecay).first ?? true)
+    }
+  }
+}
+
+/// The DETR-style families: a forward pass to a set of predictions per decoder layer, a set
+/// criterion with Hungarian matching, and a post-processor. Their losses and detections follow.
+public protocol SetPredictionDetector: Detector {
+  var postProcessing: PostProcessing { get }
   /// The family's set criterion with its configured costs and weights.
   func makeCriterion() -> SetCriterion
   /// Whether to train the auxiliary decoder-layer losses.
   var usesAuxiliaryLoss: Bool { get }
   /// `images [batch, 3, H, W]` normalized, `paddingMask [batch, H, W]` true on padding.
   func callAsFunction(images: Tensor, paddingMask: Tensor) -> DetectorOutput
+}
+
+extension SetPredictionDetector {
+  public var parameterRules: [ParameterRule] { ParameterRule.detrStyle }
+
+  public func losses(for batch: DetectorBatch) throws -> TrainingLosses {
+    let output = self(images: batch.images, paddingMask: batch.paddingMask)
+    return try makeCriterion()(
+      output.final, auxiliary: usesAuxiliaryLoss ? output.auxiliary : [], encoder: output.encoder, targets: batch.targets
+    ).trainingLosses
+  }
+
+  public func detect(_ batch: DetectorBatch) -> [ImageDetections] {
+    let output = self(images: batch.images, paddingMask: batch.paddingMask)
+    return postProcessing(logits: output.final.logits, boxes: output.final.boxes, imageSizes: batch.outputSizes)
+  }
 }
 
 extension SetLossSettings {
@@ -42,7 +138,7 @@ extension SetLossSettings {
   }
 }
 
-extension DETRModel: Detector {
+extension DETRModel: SetPredictionDetector {
   public var kind: ModelKind { .detr }
   public var postProcessing: PostProcessing { .softmax }
   public var usesAuxiliaryLoss: Bool { config.loss.auxiliaryLoss }
@@ -52,7 +148,7 @@ extension DETRModel: Detector {
   }
 }
 
-extension ConditionalDETRModel: Detector {
+extension ConditionalDETRModel: SetPredictionDetector {
   public var kind: ModelKind { .conditionalDETR }
   public var postProcessing: PostProcessing { .sigmoidTopK(100) }
   public var usesAuxiliaryLoss: Bool { config.loss.auxiliaryLoss }
@@ -62,7 +158,7 @@ extension ConditionalDETRModel: Detector {
   }
 }
 
-extension DeformableDETRModel: Detector {
+extension DeformableDETRModel: SetPredictionDetector {
   public var kind: ModelKind { .deformableDETR }
   public var postProcessing: PostProcessing { .sigmoidTopK(100) }
   public var usesAuxiliaryLoss: Bool { config.loss.auxiliaryLoss }
@@ -86,6 +182,10 @@ public enum DetectorFactory {
     case (.deformableDETR, "r50-box-refinement"): return DeformableDETRModel(config: .r50BoxRefinement)
     case (.deformableDETR, "r50-two-stage"): return DeformableDETRModel(config: .r50TwoStage)
     case (.deformableDETR, "small"): return DeformableDETRModel(config: .small)
+    case (.dino, "r50-4scale"): return DINOModel(config: .r50FourScale)
+    case (.dino, "r50-4scale-24ep"): return DINOModel(config: .r50FourScaleLongSchedule)
+    case (.dino, "r50-5scale"): return DINOModel(config: .r50FiveScale)
+    case (.dino, "small"): return DINOModel(config: .small)
     default:
       throw CheckpointError(path: preset, problem: "is not a preset of \(kind.rawValue); presets: \(kind.presets.joined(separator: ", "))")
     }
@@ -97,6 +197,7 @@ public enum DetectorFactory {
     case .detr: return DETRModel(config: try decoder.decode(DETRConfig.self, from: configJSON))
     case .conditionalDETR: return ConditionalDETRModel(config: try decoder.decode(ConditionalDETRConfig.self, from: configJSON))
     case .deformableDETR: return DeformableDETRModel(config: try decoder.decode(DeformableDETRConfig.self, from: configJSON))
+    case .dino: return DINOModel(config: try decoder.decode(DINOConfig.self, from: configJSON))
     }
   }
 }

@@ -42,6 +42,24 @@ open class Module {
     return module
   }
 
+  /// Registers `module` under a dotted path (`ffns.0.layers.1`), creating empty container modules
+  /// for the parts not registered yet, so that a layer can take a reference layout's nesting
+  /// without a class per level.
+  @discardableResult
+  public func registerModule<M: Module>(atPath path: String, _ module: M) -> M {
+    let parts = path.split(separator: ".").map(String.init)
+    precondition(!parts.isEmpty, "module path must be non-empty")
+    var parent: Module = self
+    for part in parts.dropLast() {
+      if let existing = parent.childEntries.first(where: { $0.name == part })?.module {
+        parent = existing
+      } else {
+        parent = parent.registerModule(part, Module())
+      }
+    }
+    return parent.registerModule(parts.last!, module)
+  }
+
   /// The direct children, in registration order.
   public var children: [(name: String, module: Module)] { childEntries }
 

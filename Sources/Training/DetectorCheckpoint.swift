@@ -105,7 +105,14 @@ public enum DetectorCheckpoint {
     } else {
       throw CheckpointError(path: path, problem: "has neither a 'config' nor a 'preset' field")
     }
-    let weights = try SafeTensors.load(contentsOf: folder.appendingPathComponent("model.safetensors")).tensors
+    var weights = try SafeTensors.load(contentsOf: folder.appendingPathComponent("model.safetensors")).tensors
+    switch object["layout"] as? String {
+    case nil: break
+    case "detrex" where manifest.model == .dino:
+      weights = try DINOModel.stateDict(fromDetrex: weights, source: folder.appendingPathComponent("model.safetensors").path)
+    case let layout:
+      throw CheckpointError(path: path, problem: "has 'layout' \(layout ?? "") that swift-detr cannot read for \(manifest.model.rawValue)")
+    }
     do {
       try detector.load(stateDict: weights)
     } catch let error as StateDictError {

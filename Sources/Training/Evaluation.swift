@@ -16,11 +16,7 @@ public enum DetectorEvaluation {
     let stream = loader.batches(epoch: 0)
     while let loaded = try stream.nextBatch() {
       guard let batch = loaded.batch else { continue }
-      let perImage = withInferenceMode {
-        let output = detector(images: batch.images, paddingMask: batch.paddingMask)
-        return detector.postProcessing(
-          logits: output.final.logits, boxes: output.final.boxes, imageSizes: batch.targets.map(\.originalSize))
-      }
+      let perImage = withInferenceMode { detector.detect(batch.detectorBatch) }
       for (target, detections) in zip(batch.targets, perImage) {
         results += detections.filtered(threshold: 0, limit: 100).cocoResults(imageId: target.imageId, categories: categories)
       }

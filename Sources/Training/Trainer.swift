@@ -41,7 +41,6 @@ public final class Trainer {
   let optimizer: AdamW
   /// Each parameter group's learning rate before the schedule's factor.
   let baseLearningRates: [Double]
-  let criterion: SetCriterion
   var metrics: MetricsLog
 
   public init(
@@ -56,16 +55,15 @@ public final class Trainer {
     self.output = output
     try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
     detector.train()
-    if let resnet = detector.namedModules().first(where: { $0.name == "backbone.0.body" })?.module as? ResNet {
+    if let resnet = detector.backboneNetwork {
       if recipe.backboneLearningRate == 0 {
         resnet.freeze()
       } else if recipe.freezeBackboneStem {
-        resnet.freezeStemAndFirstStage()
+        resnet.freeze(stemAndStages: recipe.frozenBackboneStages)
       }
     }
     optimizer = AdamW(groups: parameterGroups(of: detector, recipe: recipe))
     baseLearningRates = optimizer.groups.map(\.learningRate)
-    criterion = detector.makeCriterion()
     metrics = try MetricsLog(folder: output)
   }
 
@@ -115,7 +113,7 @@ public final class Trainer {
         for skipped in loaded.skipped { progress("skipped \(skipped)", .report) }
         if let batch = loaded.batch {
           let losses = try trainingStep(
-            detector: detector, criterion: criterion, optimizer: optimizer, batch: batch, clipNorm: recipe.gradientClipNorm,
+            detector: detector, optimizer: optimizer, batch: batch, clipNorm: recipe.gradientClipNorm,
             step: position.step)
           imagesSinceLog += batch.targets.count
           position.step += 1
@@ -129,7 +127,7 @@ public final class Trainer {
             let elapsed = Date().timeIntervalSince(start)
             let remaining = Double(totalSteps - position.step) * elapsed / Double(Swift.max(stepsThisRun, 1))
             // The final layer's terms; the auxiliary ones are in metrics.jsonl.
-            let terms = losses.terms.filter { ["loss_ce", "loss_bbox", "loss_giou"].contains($0.name) }
+            let terms = losses.terms.filter { ["loss_ce", "loss_class", "loss_bbox", "loss_giou"].contains($0.name) }
             let termText = terms.map { "\($0.name.replacingOccurrences(of: "loss_", with: "")) \(String(format: "%.3f", $0.value))" }
             progress(
               "epoch \(position.epoch + 1)/\(epochs) step \(position.step)/\(totalSteps)  loss \(String(format: "%.3f", losses.total)) ("

@@ -14,8 +14,12 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
   public var learningRateDropEpoch: Int
   /// Global gradient-norm limit (0 disables clipping).
   public var gradientClipNorm = 0.1
-  /// Freeze the backbone's stem and first stage, as the references do with pretrained backbones.
+  /// Freeze the backbone's stem and first `frozenBackboneStages` stages, as the references do with
+  /// pretrained backbones.
   public var freezeBackboneStem = true
+  /// Residual stages frozen with the stem: 1 in the DETR, Conditional and Deformable DETR recipes,
+  /// 0 in detrex's DINO (`freeze_at=1`).
+  public var frozenBackboneStages = 1
   public var seed: UInt64 = 42
 
   public init(epochs: Int, learningRate: Double, backboneLearningRate: Double, learningRateDropEpoch: Int) {
@@ -27,7 +31,9 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
 
   /// The reference recipe of a family: DETR 300 epochs (drop at 200), lr 1e-4 / backbone 1e-5;
   /// Conditional DETR 50 (drop at 40), same rates; Deformable DETR 50 (drop at 40), lr 2e-4 /
-  /// backbone 2e-5, offsets ×0.1. Weight decay 1e-4, gradient clipping 0.1, batch 2 per device.
+  /// backbone 2e-5, offsets ×0.1; DINO (detrex) 12 (drop at 11), lr 1e-4 / backbone 1e-5, only the
+  /// stem frozen, no weight decay on normalization layers (the family's parameter rules). Weight
+  /// decay 1e-4, gradient clipping 0.1, batch 2 per device.
   public static func reference(for kind: ModelKind) -> TrainingRecipe {
     switch kind {
     case .detr: return TrainingRecipe(epochs: 300, learningRate: 1e-4, backboneLearningRate: 1e-5, learningRateDropEpoch: 200)
@@ -36,7 +42,27 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
       var recipe = TrainingRecipe(epochs: 50, learningRate: 2e-4, backboneLearningRate: 2e-5, learningRateDropEpoch: 40)
       recipe.offsetLearningRateFactor = 0.1
       return recipe
+    case .dino:
+      var recipe = TrainingRecipe(epochs: 12, learningRate: 1e-4, backboneLearningRate: 1e-5, learningRateDropEpoch: 11)
+      recipe.frozenBackboneStages = 0
+      return recipe
     }
+  }
+
+  public init(from decoder: Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    self.init(
+      epochs: try container.decode(Int.self, forKey: .epochs), learningRate: try container.decode(Double.self, forKey: .learningRate),
+      backboneLearningRate: try container.decode(Double.self, forKey: .backboneLearningRate),
+      learningRateDropEpoch: try container.decode(Int.self, forKey: .learningRateDropEpoch))
+    batchSize = try container.decode(Int.self, forKey: .batchSize)
+    offsetLearningRateFactor = try container.decode(Double.self, forKey: .offsetLearningRateFactor)
+    weightDecay = try container.decode(Double.self, forKey: .weightDecay)
+    gradientClipNorm = try container.decode(Double.self, forKey: .gradientClipNorm)
+    freezeBackboneStem = try container.decode(Bool.self, forKey: .freezeBackboneStem)
+    // Runs written before the field existed froze one stage.
+    frozenBackboneStages = try container.decodeIfPresent(Int.self, forKey: .frozenBackboneStages) ?? 1
+    seed = try container.decode(UInt64.self, forKey: .seed)
   }
 
   /// The learning-rate multiplier in `epoch` (0-based).
@@ -52,6 +78,7 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     case learningRateDropEpoch = "learning_rate_drop_epoch"
     case gradientClipNorm = "gradient_clip_norm"
     case freezeBackboneStem = "freeze_backbone_stem"
+    case frozenBackboneStages = "frozen_backbone_stages"
     case seed
   }
 }

@@ -21,51 +21,53 @@ public struct StepLosses: Sendable {
   public var terms: [(name: String, value: Double)]
 }
 
-/// The parameter groups of the reference recipes: backbone, Deformable DETR's offset projections, the rest.
+/// The optimizer's parameter groups: each trainable parameter goes to the group of the rate and
+/// weight decay that the family's rules give it, the rates taken from the recipe.
 func parameterGroups(of detector: any Detector, recipe: TrainingRecipe) -> [ParameterGroup] {
-  var backbone: [(name: String, tensor: Tensor)] = []
-  var offsets: [(name: String, tensor: Tensor)] = []
-  var rest: [(name: String, tensor: Tensor)] = []
-  for (name, tensor) in detector.trainableParameters() {
-    if name.hasPrefix("backbone.0") {
-      backbone.append((name, tensor))
-    } else if name.contains("reference_points") || name.contains("sampling_offsets") {
-      offsets.append((name, tensor))
+  var groups: [(rank: Int, group: ParameterGroup)] = []
+  var groupIndex: [String: Int] = [:]
+  for (name, tensor, rate, decays) in ParameterRule.assign(detector.parameterRules, in: detector) {
+    let learningRate: Double
+    switch rate {
+    case .base: learningRate = recipe.learningRate
+    case .backbone: learningRate = recipe.backboneLearningRate
+    case .samplingOffsets: learningRate = recipe.learningRate * recipe.offsetLearningRateFactor
+    }
+    // A backbone rate of 0 means frozen: the trainer has frozen it already, nothing reaches here.
+    if rate == .backbone && learningRate == 0 { continue }
+    let key = "\(rate) \(decays)"
+    if let index = groupIndex[key] {
+      groups[index].group.parameters.append((name, tensor))
     } else {
-      rest.append((name, tensor))
+      groupIndex[key] = groups.count
+      let rank = ParameterRule.Rate.allCases.firstIndex(of: rate)! * 2 + (decays ? 0 : 1)
+      groups.append((rank, ParameterGroup(parameters: [(name, tensor)], learningRate: learningRate, weightDecay: decays ? recipe.weightDecay : 0)))
     }
   }
-  var groups = [ParameterGroup(parameters: rest, learningRate: recipe.learningRate, weightDecay: recipe.weightDecay)]
-  if !offsets.isEmpty {
-    groups.append(
-      ParameterGroup(
-        parameters: offsets, learningRate: recipe.learningRate * recipe.offsetLearningRateFactor, weightDecay: recipe.weightDecay))
-  }
-  if !backbone.isEmpty && recipe.backboneLearningRate > 0 {
-    groups.append(ParameterGroup(parameters: backbone, learningRate: recipe.backboneLearningRate, weightDecay: recipe.weightDecay))
-  }
-  return groups
+  // The base group first: progress reports show its rate.
+  return groups.sorted { $0.rank < $1.rank }.map(\.group)
 }
 
-/// The targets of a batch as the criterion takes them.
-func matchTargets(_ batch: DetectionBatch) -> [MatchTarget] {
-  batch.targets.map { target in
-    MatchTarget(
-      labels: Tensor(target.labels, shape: [target.labels.count]),
-      boxes: Tensor(target.boxes.flatMap { $0.map(Float.init) }, shape: [target.boxes.count, 4]))
+extension DetectionBatch {
+  /// The batch as detectors take it: each image's unpadded size, detections reported in the
+  /// original images' pixels, targets as tensors.
+  public var detectorBatch: DetectorBatch {
+    DetectorBatch(
+      images: images, paddingMask: paddingMask, imageSizes: targets.map(\.size), outputSizes: targets.map(\.originalSize),
+      targets: targets.map { target in
+        MatchTarget(
+          labels: Tensor(target.labels, shape: [target.labels.count]),
+          boxes: Tensor(target.boxes.flatMap { $0.map(Float.init) }, shape: [target.boxes.count, 4]))
+      })
   }
 }
 
 /// Forward, loss, backward, clipping and the optimizer step for one batch. Throws before the
 /// optimizer step when a loss term is not finite, so the weights stay as they were.
-func trainingStep(
-  detector: any Detector, criterion: SetCriterion, optimizer: AdamW, batch: DetectionBatch, clipNorm: Double, step: Int
-) throws -> StepLosses {
-  let output = detector(images: batch.images, paddingMask: batch.paddingMask)
-  let loss: SetLoss
+func trainingStep(detector: any Detector, optimizer: AdamW, batch: DetectionBatch, clipNorm: Double, step: Int) throws -> StepLosses {
+  let loss: TrainingLosses
   do {
-    loss = try criterion(
-      output.final, auxiliary: detector.usesAuxiliaryLoss ? output.auxiliary : [], encoder: output.encoder, targets: matchTargets(batch))
+    loss = try detector.losses(for: batch.detectorBatch)
   } catch LinearAssignment.Failure.invalidEntries {
     // Non-finite predictions make the matching cost non-finite before any loss is computed.
     throw NonFiniteLossError(step: step, term: "matching cost (the predictions are not finite)", value: .nan)

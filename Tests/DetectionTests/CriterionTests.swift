@@ -32,8 +32,8 @@ import TorchTestSupport
     let targets = (0..<2).map { MatchTarget(labels: golden["\(name).target\($0).labels"], boxes: golden["\(name).target\($0).boxes"]) }
     let loss = try criterion(layers[2], auxiliary: Array(layers[0..<2]), targets: targets)
     #expect(loss.terms.count == 9)
-    for (term, value) in loss.terms {
-      expectClose(value, golden["\(name).loss.\(term)"], relative: 1e-4, absolute: 1e-6, term)
+    for term in loss.terms {
+      expectClose(term.value, golden["\(name).loss.\(term.name)"], relative: 1e-4, absolute: 1e-6, term.name)
     }
     expectClose(loss.total, golden["\(name).total"], relative: 1e-4, absolute: 1e-6, "total")
     loss.total.backward()

@@ -1,3 +1,4 @@
+import Detection
 import Foundation
 import Testing
 import Torch
@@ -24,10 +25,16 @@ import TorchTestSupport
   }
 
   @Test func attentionMaskIsDroppedOnlyWhenNothingIsPadded() {
-    #expect(DeformableDETRModel.maskIfAnyPadding(Tensor.zeros([2, 6], dtype: .bool)) == nil)
-    let mask = Tensor.zeros([2, 6], dtype: .bool)
-    mask[1, 5].fill(with: true)
-    #expect(DeformableDETRModel.maskIfAnyPadding(mask) != nil)
+    let maps = [Tensor.randn([2, 4, 3, 4]), Tensor.randn([2, 4, 2, 2])]
+    let encoding = SinePositionEncoding(featuresPerAxis: 2)
+    let unpadded = MultiScaleTokens(
+      maps: maps, paddingMask: Tensor.zeros([2, 12, 16], dtype: .bool), encoding: encoding, levelEmbedding: Tensor.zeros([2, 4]))
+    #expect(unpadded.attentionMask == nil && unpadded.mask.shape == [2, 16])
+    let mask = Tensor.zeros([2, 12, 16], dtype: .bool)
+    mask[1, .all, 8...].fill(with: true)
+    let padded = MultiScaleTokens(maps: maps, paddingMask: mask, encoding: encoding, levelEmbedding: Tensor.zeros([2, 4]))
+    #expect(padded.attentionMask != nil)
+    expectClose(padded.validRatios[1, 0], Tensor([0.5, 1] as [Float]), relative: 0, absolute: 1e-6, "valid ratios")
   }
 
   @Test func presetsHaveTheReferenceKeysAndSizes() {

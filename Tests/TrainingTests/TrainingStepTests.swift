@@ -25,9 +25,11 @@ import TorchTestSupport
     (deformable.backbone, deformable.transformer, deformable.classCount, deformable.featureLevels) = (tinyBackbone, tinyTransformer, 3, 3)
     var twoStage = deformable
     (twoStage.boxRefinement, twoStage.twoStage) = (true, true)
+    var dino = DINOConfig.small
+    (dino.backbone, dino.transformer, dino.classCount, dino.denoisingQueries) = (tinyBackbone, tinyTransformer, 3, 10)
     return [
       DETRModel(config: detr), ConditionalDETRModel(config: conditional), DeformableDETRModel(config: deformable),
-      DeformableDETRModel(config: twoStage),
+      DeformableDETRModel(config: twoStage), DINOModel(config: dino),
     ]
   }
 
@@ -48,14 +50,19 @@ import TorchTestSupport
     let detectors = withSeededDefaultGenerator(0) { Self.detectors() }
     let batch = Self.batch()
     for detector in detectors {
+      if let dino = detector as? DINOModel {
+        // The denoising noise drawn once, so that the batch is the same problem at every step.
+        let targets = batch.detectorBatch.targets
+        let denoising = ContrastiveDenoising(queryCount: 10, labelNoiseRatio: 0.5, boxNoiseScale: 1, classCount: 3)
+        let noised = denoising.noised(targets, groups: denoising.groups(for: targets)!)
+        dino.denoisingNoiseOverride = { _, _ in noised }
+      }
       var recipe = TrainingRecipe.reference(for: detector.kind)
       recipe.learningRate = 1e-3
       let optimizer = AdamW(groups: parameterGroups(of: detector, recipe: recipe))
-      let criterion = detector.makeCriterion()
       var losses: [Double] = []
-      for step in 0..<12 {
-        losses.append(
-          try trainingStep(detector: detector, criterion: criterion, optimizer: optimizer, batch: batch, clipNorm: 0.1, step: step).total)
+      for step in 0..<20 {
+        losses.append(try trainingStep(detector: detector, optimizer: optimizer, batch: batch, clipNorm: 0.1, step: step).total)
       }
       let lastThree = losses.suffix(3).reduce(0, +) / 3
       #expect(
@@ -71,7 +78,7 @@ import TorchTestSupport
     batch.images = batch.images * Double.nan
     let before = detector.parameters().map { $0.clone() }
     #expect {
-      try trainingStep(detector: detector, criterion: detector.makeCriterion(), optimizer: optimizer, batch: batch, clipNorm: 0.1, step: 7)
+      try trainingStep(detector: detector, optimizer: optimizer, batch: batch, clipNorm: 0.1, step: 7)
     } throws: {
       let text = "\($0)"
       return text.contains("step 7") && text.contains("loss term 'matching cost") && text.contains("last good checkpoint")
@@ -85,5 +92,20 @@ import TorchTestSupport
     #expect(groups.map(\.learningRate) == [2e-4, 2e-5, 2e-5])
     #expect(groups[1].parameters.allSatisfy { $0.name.contains("sampling_offsets") || $0.name.contains("reference_points") })
     #expect(groups[2].parameters.allSatisfy { $0.name.hasPrefix("backbone.0") })
+  }
+
+  @Test func dinoTrainsItsNormsWithoutWeightDecayAndItsBackboneSlower() {
+    var config = DINOConfig.small
+    config.classCount = 3
+    let detector = withSeededDefaultGenerator(0) { DINOModel(config: config) }
+    let groups = parameterGroups(of: detector, recipe: .reference(for: .dino))
+    // The backbone's norms are frozen batch norms here (BackboneConfig.makeResNet), without parameters.
+    #expect(groups.map(\.learningRate) == [1e-4, 1e-4, 1e-5])
+    #expect(groups.map(\.weightDecay) == [1e-4, 0, 1e-4])
+    let names = groups.map { Set($0.parameters.map(\.name)) }
+    #expect(names[1].contains("transformer.encoder.layers.0.norms.0.weight") && names[1].contains("neck.convs.0.norm.bias"))
+    #expect(names[0].contains("transformer.tgt_embed.weight") && names[0].contains("label_enc.weight"))
+    #expect(names[2].contains("backbone.conv1.weight") && names[2].contains("backbone.layer4.0.conv2.weight"))
+    #expect(names.reduce(0) { $0 + $1.count } == detector.trainableParameters().count)
   }
 }

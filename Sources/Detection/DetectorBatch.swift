@@ -1,0 +1,70 @@
+import Torch
+
+/// What any detector family needs of a batch: the padded images with their padding mask, each
+/// image's unpadded size, the size to report detections in and, for training, the targets.
+public struct DetectorBatch: @unchecked Sendable {
+  /// `[batch, 3, H, W]` float32, normalized; zero in the padding.
+  public var images: Tensor
+  /// `[batch, H, W]` bool, true on padding.
+  public var paddingMask: Tensor
+  /// (height, width) of each image inside the padded batch, in pixels of `images`.
+  public var imageSizes: [(height: Int, width: Int)]
+  /// (height, width) to scale detections to, e.g. each image's size as stored.
+  public var outputSizes: [(height: Int, width: Int)]
+  /// Ground truth per image (training only): labels and (cx, cy, w, h) normalized to the unpadded image.
+  public var targets: [MatchTarget]
+
+  public init(
+    images: Tensor, paddingMask: Tensor, imageSizes: [(height: Int, width: Int)], outputSizes: [(height: Int, width: Int)]? = nil,
+    targets: [MatchTarget] = []
+  ) {
+    self.images = images
+    self.paddingMask = paddingMask
+    self.imageSizes = imageSizes
+    self.outputSizes = outputSizes ?? imageSizes
+    self.targets = targets
+  }
+
+  /// Images of equal size with nothing padded, e.g. for benchmarks.
+  public init(unpaddedImages images: Tensor, targets: [MatchTarget] = []) {
+    let (batch, height, width) = (images.size(0), images.size(2), images.size(3))
+    self.init(
+      images: images, paddingMask: Tensor.zeros([batch, height, width], dtype: .bool),
+      imageSizes: Array(repeating: (height, width), count: batch), targets: targets)
+  }
+
+  public var count: Int { images.size(0) }
+}
+
+/// A detector's training loss: the weighted total to back-propagate, and every term by name
+/// (unweighted, as the reference logs them) with its weight.
+public struct TrainingLosses: @unchecked Sendable {
+  public struct Term: @unchecked Sendable {
+    public var name: String
+    public var value: Tensor
+    public var weight: Double
+    public init(name: String, value: Tensor, weight: Double) {
+      self.name = name
+      self.value = value
+      self.weight = weight
+    }
+  }
+
+  public var terms: [Term]
+  public var total: Tensor
+
+  public init(terms: [Term], total: Tensor) {
+    self.terms = terms
+    self.total = total
+  }
+
+  /// `terms` and their weighted sum.
+  public init(terms: [Term]) {
+    precondition(!terms.isEmpty, "TrainingLosses: no terms")
+    self.terms = terms
+    total = terms.dropFirst().reduce(terms[0].value * terms[0].weight) { $0 + $1.value * $1.weight }
+  }
+
+  /// The unweighted value of a term, nil when there is no term of that name.
+  public subscript(name: String) -> Tensor? { terms.first { $0.name == name }?.value }
+}
