@@ -1,0 +1,77 @@
+"""Times detrex's DINO R50 4-scale (the official code, random weights, 80 classes, 900 queries, run on
+the CPU through Scripts/reference/detrex, where its deformable attention is the PyTorch grid_sample
+version) at the same settings as `detr benchmark --model dino --preset r50-4scale`: inference (with
+detrex's post-processing) or a training step (forward with denoising, the 39 loss terms, backward,
+gradient clipping, AdamW) with the backbone frozen. Prints one JSON line: latency p50/p95 in ms,
+images/s, peak RSS in MiB.
+
+    PYTHONPATH=Scripts/reference/detrex "$(Scripts/reference/detrex/env.sh)" Scripts/benchmarks/detrex_dino_reference.py --image-size 512 [--train]
+"""
+import argparse
+import json
+import pathlib
+import resource
+import statistics
+import time
+
+import detrex_cpu  # noqa: F401  (must come first)
+
+import torch
+from detectron2.config import LazyConfig, instantiate
+from detectron2.structures import Boxes, Instances
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--image-size", type=int, default=512)
+parser.add_argument("--batch-size", type=int, default=1)
+parser.add_argument("--iterations", type=int, default=5)
+parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--train", action="store_true")
+args = parser.parse_args()
+torch.set_num_threads(args.threads)
+torch.manual_seed(0)
+
+cfg = LazyConfig.load(str(pathlib.Path(detrex_cpu.SRC) / "detrex/projects/dino/configs/models/dino_r50.py"))
+cfg.model.device = "cpu"
+model = instantiate(cfg.model)
+size = args.image_size
+batch = []
+for _ in range(args.batch_size):
+    item = {"image": torch.rand(3, size, size) * 255, "height": size, "width": size}
+    instances = Instances((size, size))
+    instances.gt_boxes = Boxes(torch.tensor([[0.2, 0.2, 0.4, 0.4], [0.45, 0.4, 0.75, 0.8]]) * size)
+    instances.gt_classes = torch.tensor([0, 1])
+    item["instances"] = instances
+    batch.append(item)
+
+if args.train:
+    model.train()
+    for parameter in model.backbone.parameters():
+        parameter.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-5, weight_decay=1e-4)
+
+    def step():
+        loss = sum(model(batch).values())
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 0.1)
+        optimizer.step()
+else:
+    model.eval()
+
+    def step():
+        with torch.inference_mode():
+            model(batch)
+
+for _ in range(2):
+    step()
+times = []
+for _ in range(args.iterations):
+    start = time.perf_counter()
+    step()
+    times.append((time.perf_counter() - start) * 1000)
+times.sort()
+print(json.dumps({
+    "latency_ms_p50": statistics.median(times), "latency_ms_p95": times[min(len(times) - 1, int(len(times) * 0.95 + 0.999) - 1)],
+    "images_per_second": args.batch_size / (sum(times) / len(times) / 1000),
+    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
