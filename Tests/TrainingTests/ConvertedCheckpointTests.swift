@@ -1,0 +1,65 @@
+import COCO
+import Detection
+import Detectors
+import Foundation
+import Testing
+import Torch
+import TorchTestSupport
+
+@testable import Training
+
+/// A detrex DINO checkpoint as Scripts/convert_official_checkpoint.py writes it (detrex's keys,
+/// the aliased heads included, `"layout": "detrex"`) loads and detects as detrex does.
+@Suite struct ConvertedCheckpointTests {
+  static let fixture = CheckpointTests.fixtures.appendingPathComponent("dino_detrex")
+
+  /// The folder of a converted checkpoint with the fixture's weights, its config given in full.
+  static func convertedFolder(layout: String) throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("converted-\(UUID())")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    var state = try SafeTensors.load(contentsOf: fixture.appendingPathComponent("model.safetensors")).tensors.mapValues {
+      $0.to(.float32) / 64
+    }
+    for (key, value) in state where key.hasPrefix("class_embed.") || key.hasPrefix("bbox_embed.") {
+      state["transformer.decoder." + key] = value
+    }
+    try SafeTensors.save(state, to: folder.appendingPathComponent("model.safetensors"))
+    var config = DINOConfig()
+    config.backbone = BackboneConfig(blocksPerStage: [1, 1, 1, 1], stemChannels: 16, stageChannels: [32, 64, 128, 64], bottleneck: true)
+    config.transformer = TransformerSettings(encoderLayers: 1, decoderLayers: 2, feedForwardDim: 32, dropout: 0, queries: 30)
+    (config.classCount, config.denoisingQueries, config.detectionsPerImage) = (5, 10, 30)
+    let manifest: [String: Any] = [
+      "format": "swift-detr", "version": 1, "model": "dino", "layout": layout,
+      "config": try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)),
+      "categories": ["categories": (0..<5).map { ["id": $0 + 1, "name": "class \($0)"] }],
+    ]
+    try JSONSerialization.data(withJSONObject: manifest).write(to: folder.appendingPathComponent("config.json"))
+    return folder
+  }
+
+  @Test func detrexLayoutLoadsAndDetectsAsDetrex() throws {
+    let folder = try Self.convertedFolder(layout: "detrex")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let loaded = try DetectorCheckpoint.load(folder)
+    #expect(loaded.detector.kind == .dino && loaded.categories.count == 5 && !loaded.detector.isTraining)
+    let golden = try Goldens(Self.fixture.appendingPathComponent("eval.safetensors"))
+    let mean = Tensor([123.675, 116.280, 103.530] as [Float]).view(1, 3, 1, 1)
+    let std = Tensor([58.395, 57.120, 57.375] as [Float]).view(1, 3, 1, 1)
+    let images = (golden["pixels"].to(.float32) - mean) / std
+    let detections = withInferenceMode { loaded.detector.detect(DetectorBatch(unpaddedImages: images)) }
+    for (index, image) in detections.enumerated() {
+      expectClose(Tensor(image.scores), golden["detections.\(index).scores"], relative: 0, absolute: 1e-4, "scores")
+      #expect(image.labels == golden["detections.\(index).labels"].asArray(Int.self))
+    }
+  }
+
+  @Test func anUnknownLayoutIsRefusedByName() throws {
+    let folder = try Self.convertedFolder(layout: "mmdet")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    #expect {
+      try DetectorCheckpoint.load(folder)
+    } throws: {
+      "\($0)".contains("'layout' mmdet") && "\($0)".contains("config.json")
+    }
+  }
+}
