@@ -99,7 +99,7 @@ import TorchTestSupport
       expectClose(term.value, golden["loss.\(term.name)"], relative: 1e-4, absolute: 1e-6, term.name)
     }
     losses.total.backward()
-    #expect(model.labelEmbedding.weight.grad != nil, "the denoising label embedding learns")
+    #expect(model.parts.labelEmbedding.weight.grad != nil, "the denoising label embedding learns")
   }
 
   @Test func denoisingNoiseFollowsTheReferenceRecipe() {
