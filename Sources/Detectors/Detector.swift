@@ -9,6 +9,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
   case conditionalDETR = "conditional-detr"
   case deformableDETR = "deformable-detr"
   case dino = "dino"
+  case focusDETR = "focus-detr"
 
   /// Preset names of this family.
   public var presets: [String] {
@@ -17,6 +18,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case .conditionalDETR: ["r50", "small"]
     case .deformableDETR: ["r50", "r50-single-scale", "r50-box-refinement", "r50-two-stage", "small"]
     case .dino: ["r50-4scale", "r50-4scale-24ep", "r50-5scale", "small"]
+    case .focusDETR: ["r50-4scale", "r50-4scale-36ep", "small"]
     }
   }
 }
@@ -186,6 +188,9 @@ public enum DetectorFactory {
     case (.dino, "r50-4scale-24ep"): return DINOModel(config: .r50FourScaleLongSchedule)
     case (.dino, "r50-5scale"): return DINOModel(config: .r50FiveScale)
     case (.dino, "small"): return DINOModel(config: .small)
+    case (.focusDETR, "r50-4scale"): return try FocusDETRModel(config: .r50FourScale)
+    case (.focusDETR, "r50-4scale-36ep"): return try FocusDETRModel(config: .r50FourScaleLongSchedule)
+    case (.focusDETR, "small"): return try FocusDETRModel(config: .small)
     default:
       throw CheckpointError(path: preset, problem: "is not a preset of \(kind.rawValue); presets: \(kind.presets.joined(separator: ", "))")
     }
@@ -198,6 +203,7 @@ public enum DetectorFactory {
     case .conditionalDETR: return ConditionalDETRModel(config: try decoder.decode(ConditionalDETRConfig.self, from: configJSON))
     case .deformableDETR: return DeformableDETRModel(config: try decoder.decode(DeformableDETRConfig.self, from: configJSON))
     case .dino: return DINOModel(config: try decoder.decode(DINOConfig.self, from: configJSON))
+    case .focusDETR: return try FocusDETRModel(config: try decoder.decode(FocusDETRConfig.self, from: configJSON))
     }
   }
 }

@@ -23,8 +23,8 @@ import TorchTestSupport
     return config
   }
 
-  /// detrex's weights (int8 · 1/64 in the fixture), in detrex's keys.
-  static func detrexState() throws -> [String: Tensor] {
+  /// The official weights (int8 · 1/64 in the fixtures), in the official keys.
+  static func detrexState(_ folder: URL = folder) throws -> [String: Tensor] {
     try SafeTensors.load(contentsOf: folder.appendingPathComponent("model.safetensors")).tensors.mapValues { $0.to(.float32) / 64 }
   }
 

@@ -13,23 +13,40 @@ extension DINOModel {
     .init(#"backbone\.res(\d)\.(\d+)\.shortcut\.norm\.(.+)"#, "backbone.layer{1-1}.{2}.downsample.1.{3}"),
   ])
 
-  /// A detrex DINO state dict in our keys: the backbone renamed, and the decoder's second names
-  /// for the heads (`transformer.decoder.class_embed.*`, `transformer.decoder.bbox_embed.*`, which
-  /// detrex's state dict lists besides `class_embed.*`) dropped once they are checked to hold the
-  /// same values. Throws when they differ (not a checkpoint detrex wrote).
+  /// A detrex DINO or Focus-DETR state dict in our keys: the backbone renamed, and the second
+  /// names under which the official state dicts list shared heads dropped once they are checked to
+  /// hold the same values: `transformer.decoder.class_embed.N.*` / `bbox_embed.N.*` (= `class_embed.N.*`,
+  /// `bbox_embed.N.*`) and Focus-DETR's `enhance_MCSP_layerlist.N.*` / `transformer.encoder.enhance_MCSP.N.*`
+  /// (= the proposals' class head, the last `class_embed`). Throws when they differ (not a
+  /// checkpoint the official code wrote).
   public static func stateDict(fromDetrex state: [String: Tensor], source: String) throws -> [String: Tensor] {
+    let proposalHead = state.keys.compactMap { key -> Int? in
+      guard key.hasPrefix("class_embed.") else { return nil }
+      return Int(key.split(separator: ".")[1])
+    }.max()
     var result: [String: Tensor] = [:]
     for (key, value) in state {
-      for head in ["class_embed.", "bbox_embed."] where key.hasPrefix("transformer.decoder." + head) {
-        let primary = String(key.dropFirst("transformer.decoder.".count))
-        guard let twin = state[primary], twin.shape == value.shape, (twin.to(.float32) .== value.to(.float32)).all().item(Bool.self) else {
-          throw CheckpointError(path: source, problem: "has '\(key)' that differs from '\(primary)'; detrex keeps them equal")
-        }
-      }
-      if key.hasPrefix("transformer.decoder.class_embed.") || key.hasPrefix("transformer.decoder.bbox_embed.") { continue }
       if key.hasSuffix("num_batches_tracked") { continue }
+      if let primary = aliasTarget(key, proposalHead: proposalHead) {
+        guard let twin = state[primary], twin.shape == value.shape, (twin.to(.float32) .== value.to(.float32)).all().item(Bool.self) else {
+          throw CheckpointError(path: source, problem: "has '\(key)' that differs from '\(primary)'; the official code keeps them equal")
+        }
+        continue
+      }
       result[detrexKeys.rename(key)] = value
     }
     return result
+  }
+
+  /// The key an alias names the same tensor as, nil for keys that are not aliases.
+  private static func aliasTarget(_ key: String, proposalHead: Int?) -> String? {
+    for prefix in ["transformer.decoder.class_embed.", "transformer.decoder.bbox_embed."] where key.hasPrefix(prefix) {
+      return String(key.dropFirst("transformer.decoder.".count))
+    }
+    for prefix in ["enhance_MCSP_layerlist.", "transformer.encoder.enhance_MCSP."] where key.hasPrefix(prefix) {
+      // `<prefix><layer>.<weight|bias>`
+      return "class_embed.\(proposalHead ?? -1).\(key.split(separator: ".").last!)"
+    }
+    return nil
   }
 }

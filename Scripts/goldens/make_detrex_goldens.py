@@ -1,9 +1,13 @@
-"""Golden tensors of the official detrex DINO (IDEA-Research/detrex e244e6c, detectron2 70f4543),
-run on the CPU, for Tests/DetectorsTests/Fixtures/dino_detrex/.
+"""Golden tensors of the official detrex DINO and Focus-DETR (IDEA-Research/detrex e244e6c, whose
+projects/focus_detr is huawei-noah/noah-research's Focus-DETR; detectron2 70f4543), run on the CPU,
+for Tests/DetectorsTests/Fixtures/dino_detrex/ and focus_detr_detrex/.
 
-A small DINO from detrex's own `dino_r50` config (the model code is detrex's; only sizes change):
-a one-block-per-stage detectron2 ResNet (stem 16, res2-res5 32/64/128/64 channels), 4 levels, 1
-encoder and 2 decoder layers, FFN 32, 5 classes, 30 queries, 10 denoising queries. The width stays
+A small model from the project's own `<arch>_r50` config (the model code is the official one; only
+sizes change): a one-block-per-stage detectron2 ResNet (stem 16, res2-res5 32/64/128/64 channels),
+4 levels, 2 decoder layers and 1 encoder layer (DINO) or 2 (Focus-DETR, whose token scoring inside
+the encoder uses the class head of index `encoder layers`, the proposals' head only when the depths
+agree), FFN 32, 5 classes, 30 queries, 10 denoising queries; Focus-DETR's self-attention among 64
+tokens (`topk_sa`: the official 300 needs larger images). The width stays
 256: detrex's query sine embedding has 128 features per coordinate fixed. Every weight is
 perturbed (N(0, 0.02) added; frozen batch-norm statistics random) and then put on a grid of 1/64
 in [-127/64, 127/64], so that the fixture stores it exactly as int8 (value · 64) at a quarter of
@@ -19,8 +23,11 @@ Writes:
                      queries' outputs, and the 15 loss terms (unweighted)
   meta.json          versions, sizes, denoising layout, loss weights
 
-Run: PYTHONPATH=Scripts/reference/detrex "$(Scripts/reference/detrex/env.sh)" Scripts/goldens/make_dino_goldens.py
+Focus-DETR's files also hold the foreground logits of every token and the `select_loss` term.
+
+Run: PYTHONPATH=Scripts/reference/detrex "$(Scripts/reference/detrex/env.sh)" Scripts/goldens/make_detrex_goldens.py --arch dino|focus_detr
 """
+import argparse
 import json
 import pathlib
 import sys
@@ -36,7 +43,9 @@ from detectron2.modeling.backbone import BottleneckBlock, ResNet
 from detectron2.structures import Boxes, Instances
 from safetensors.torch import save_file
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "Tests/DetectorsTests/Fixtures/dino_detrex"
+FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "Tests/DetectorsTests/Fixtures"
+ALIASES = ("transformer.decoder.class_embed.", "transformer.decoder.bbox_embed.", "enhance_MCSP_layerlist.",
+           "transformer.encoder.enhance_MCSP.")
 
 
 def tiny_stages():
@@ -45,13 +54,13 @@ def tiny_stages():
                               stride_in_1x1=False, norm="FrozenBN") for i, o, b, s in spec]
 
 
-def build():
-    cfg = LazyConfig.load(str(pathlib.Path(detrex_cpu.SRC) / "detrex/projects/dino/configs/models/dino_r50.py"))
+def build(arch):
+    cfg = LazyConfig.load(str(pathlib.Path(detrex_cpu.SRC) / f"detrex/projects/{arch}/configs/models/{arch}_r50.py"))
     m = cfg.model
     m.backbone.stem.out_channels = 16
     m.backbone.stages = L(tiny_stages)()
     m.neck.input_shapes = {"res3": ShapeSpec(channels=64), "res4": ShapeSpec(channels=128), "res5": ShapeSpec(channels=64)}
-    m.transformer.encoder.num_layers = 1
+    m.transformer.encoder.num_layers = 1 if arch == "dino" else 2
     m.transformer.decoder.num_layers = 2
     for part in (m.transformer.encoder, m.transformer.decoder):
         part.feedforward_dim = 32
@@ -61,13 +70,17 @@ def build():
     m.device = "cpu"
     m.select_box_nums_for_evaluation = 30
     # The config's weight dict names aux terms for 6 decoder layers; this model has 2.
-    base = {k: v for k, v in m.criterion.weight_dict.items() if not k[-1].isdigit() and not k.endswith("_enc")}
+    base = {k: v for k, v in m.criterion.weight_dict.items() if not k[-1].isdigit() and not k.endswith(("_enc", "select_loss"))}
     weights = dict(base)
     weights.update({k + "_enc": v for k, v in base.items()})
     weights.update({k + "_0": v for k, v in base.items()})
     m.criterion.weight_dict = weights
     torch.manual_seed(0)
-    return instantiate(m)
+    model = instantiate(m)
+    if arch == "focus_detr":
+        for layer in model.transformer.encoder.layers:
+            layer.topk_sa = 64
+    return model
 
 
 def on_grid(tensor):
@@ -145,15 +158,21 @@ def pixels_and_mask(batch, images):
 
 
 def main():
-    from projects.dino.modeling import DINO
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--arch", choices=["dino", "focus_detr"], required=True)
+    arch = parser.parse_args().arch
+    if arch == "dino":
+        from projects.dino.modeling import DINO
+    else:
+        from projects.focus_detr.modeling import FOCUS_DETR as DINO
 
     torch.set_num_threads(1)
-    OUT.mkdir(parents=True, exist_ok=True)
-    model = build()
+    out = FIXTURES / f"{arch}_detrex"
+    out.mkdir(parents=True, exist_ok=True)
+    model = build(arch)
     perturb(model)
-    state = {k: (v * 64).round().to(torch.int8).contiguous() for k, v in model.state_dict().items()
-             if not k.startswith(("transformer.decoder.class_embed.", "transformer.decoder.bbox_embed."))}
-    save_file(state, str(OUT / "model.safetensors"))
+    state = {k: (v * 64).round().to(torch.int8).contiguous() for k, v in model.state_dict().items() if not k.startswith(ALIASES)}
+    save_file(state, str(out / "model.safetensors"))
     generator = torch.Generator().manual_seed(2)
 
     model.eval()
@@ -170,12 +189,14 @@ def main():
         "aux_logits": output["aux_outputs"][0]["pred_logits"], "aux_boxes": output["aux_outputs"][0]["pred_boxes"],
         "encoder_logits": output["enc_outputs"]["pred_logits"], "encoder_boxes": output["enc_outputs"]["pred_boxes"],
     }
+    if arch == "focus_detr":
+        evaluation["foreground_logits"] = output["temp_backbone_mask_prediction"].squeeze(-1)
     for index, result in enumerate(results):
         instances = result["instances"]
         evaluation[f"detections.{index}.boxes"] = instances.pred_boxes.tensor
         evaluation[f"detections.{index}.scores"] = instances.scores
         evaluation[f"detections.{index}.labels"] = instances.pred_classes
-    save_file({k: v.contiguous() for k, v in evaluation.items()}, str(OUT / "eval.safetensors"))
+    save_file({k: v.contiguous() for k, v in evaluation.items()}, str(out / "eval.safetensors"))
 
     model.train()
     train_batch = inputs([(160, 192), (128, 160)], generator, train=True)
@@ -193,15 +214,17 @@ def main():
              "logits": local["output"]["pred_logits"], "boxes": local["output"]["pred_boxes"],
              "denoising_logits": local["dn_meta"]["output_known_lbs_bboxes"]["pred_logits"],
              "denoising_boxes": local["dn_meta"]["output_known_lbs_bboxes"]["pred_boxes"]}
+    if arch == "focus_detr":
+        train["foreground_logits"] = local["output"]["temp_backbone_mask_prediction"].squeeze(-1)
     for index, target in enumerate(local["targets"]):
         train[f"targets.{index}.labels"] = target["labels"]
         train[f"targets.{index}.boxes"] = target["boxes"]
     for name, value in losses.items():
         train[f"loss.{name}"] = (value / weights[name]).detach().reshape(())
-    save_file({k: v.contiguous() for k, v in train.items()}, str(OUT / "train.safetensors"))
+    save_file({k: v.contiguous() for k, v in train.items()}, str(out / "train.safetensors"))
 
     meta = {
-        "made_by": "Scripts/goldens/make_dino_goldens.py",
+        "made_by": f"Scripts/goldens/make_detrex_goldens.py --arch {arch}",
         "torch": torch.__version__, "detectron2": detectron2.__version__,
         "detrex_commit": "e244e6c3da3e84566728c52c21fb061d23ce0e2f",
         "detectron2_commit": "70f454304e1a38378200459dd2dbca0f0f4a5ab4",
@@ -212,7 +235,7 @@ def main():
         "weights": "int8, value = stored / 64",
         "images": "a sample of the normalized images ([:, :, ::40, ::40]) to check the normalization",
     }
-    (OUT / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(json.dumps(meta["denoising"]), {k: round(float(v), 5) for k, v in losses.items()})
 
 

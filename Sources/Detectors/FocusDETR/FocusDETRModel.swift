@@ -1,0 +1,123 @@
+import Detection
+import Foundation
+import Torch
+import TorchNN
+
+/// What a Focus-DETR forward pass predicts: DINO's outputs and the foreground logits of every token.
+public struct FocusDETROutput: @unchecked Sendable {
+  public var dino: DINOOutput
+  /// `[batch, tokens]`, finest level first, padding included (the foreground loss sees it).
+  public var foregroundLogits: Tensor
+  public var levels: FeatureLevels
+  /// Tokens each encoder layer updated, per image (its foreground count, at most the layer's kept tokens).
+  public var updatedTokens: [[Int]]
+}
+
+/// Focus-DETR as the official code (huawei-noah/noah-research, in detrex e244e6c) builds it: DINO
+/// with a foreground token selector and a sparse dual-attention encoder. Keys as detrex's state dict
+/// (`transformer.alpha`, `transformer.enc_mask_predictor.*`, `transformer.encoder.layers.*`, and
+/// DINO's), with DINO's backbone convention; the official state dict's aliases of the proposal
+/// class head (`enhance_MCSP_layerlist.*`, `transformer.encoder.enhance_MCSP.*`) are dropped on import.
+public final class FocusDETRModel: Module {
+  public let config: FocusDETRConfig
+  let parts: DINOComponents
+  let encoderLayers: ModuleList<FocusEncoderLayer>
+  let selector: ForegroundTokenSelector
+
+  /// Replaces the random draws of the denoising noise (see `DINOModel`).
+  public var denoisingNoiseOverride: (@Sendable ([MatchTarget], DenoisingGroups) -> NoisedTargets)? {
+    get { parts.denoisingNoiseOverride }
+    set { parts.denoisingNoiseOverride = newValue }
+  }
+
+  public init(config: FocusDETRConfig) throws {
+    try config.validate()
+    self.config = config
+    let dino = config.dino
+    let settings = dino.transformer
+    let encoderLayers = ModuleList(
+      (0..<settings.encoderLayers).map { _ in
+        FocusEncoderLayer(
+          dim: settings.hiddenDim, heads: settings.heads, levels: dino.featureLevels, points: dino.encoderPoints,
+          feedForwardDim: settings.feedForwardDim, dropout: settings.dropout)
+      })
+    self.encoderLayers = encoderLayers
+    selector = ForegroundTokenSelector(dim: settings.hiddenDim, levels: dino.featureLevels)
+    parts = DINOComponents(config: dino, encoderModules: Array(encoderLayers) + [selector.scorer])
+    super.init()
+    let transformer = Module()
+    parts.register(in: self, transformer: transformer)
+    transformer.registerParameter("alpha", selector.alpha)
+    transformer.registerModule("enc_mask_predictor", selector.scorer)
+    transformer.registerModule(atPath: "encoder.layers", encoderLayers)
+    registerModule("transformer", transformer)
+    parts.registerHeads(in: self)
+  }
+
+  /// The stride of each level in input pixels: 2^(stage + 1) for backbone stages, doubling for extra levels.
+  var strides: [Int] {
+    var strides = config.dino.backboneStages.map { 1 << ($0 + 1) }
+    while strides.count < config.dino.featureLevels { strides.append(strides.last! * 2) }
+    return strides
+  }
+
+  public func callAsFunction(_ batch: DetectorBatch) -> FocusDETROutput {
+    let input = parts.tokens(batch).tokens
+    let (batchSize, dim) = (batch.count, config.dino.transformer.hiddenDim)
+    // Foreground scores from the tokens with their positions, projected as the two-stage proposals are.
+    let (masked, _) = MultiScaleTokens.twoStageProposals(memory: input.tokens + input.positions, mask: input.mask, levels: input.levels)
+    let foregroundLogits = selector(parts.encoderOutputNorm(parts.encoderOutput(masked)), levels: input.levels).reshaped(batchSize, -1)
+    let selection = withNoGrad {
+      ForegroundSelection(logits: foregroundLogits, mask: input.mask, rho: config.foregroundRatio, cascade: config.cascade)
+    }
+    let reference = input.encoderReferencePoints
+    let (tokens, levelCount) = (reference.size(1), input.levels.count)
+    var output = input.tokens
+    var updated: [[Int]] = []
+    for (layer, indices) in zip(encoderLayers, selection.indices) {
+      let kept = indices.size(1)
+      let rows = indices.unsqueezed(dim: -1)
+      let query = output.gather(dim: 1, index: rows.expanded(to: [batchSize, kept, dim]))
+      let position = input.positions.gather(dim: 1, index: rows.expanded(to: [batchSize, kept, dim]))
+      let points = reference.reshaped(batchSize, tokens, levelCount * 2).gather(dim: 1, index: rows.expanded(to: [batchSize, kept, levelCount * 2]))
+        .view(batchSize, kept, levelCount, 2)
+      let categoryScores = withNoGrad {
+        let best = parts.proposalClassHead(query).max(dim: -1).values
+        let foreground = selection.scores.gather(dim: 1, index: indices)
+        return config.categoryScore == .rawLogits ? best * foreground : best.sigmoid() * foreground.sigmoid()
+      }
+      let result = layer(
+        query, position: position, categoryScores: categoryScores, topK: config.selfAttentionTopK, referencePoints: points,
+        value: input.tokens, levels: input.levels, valueMask: input.attentionMask)
+      // Each image keeps the updates of its own foreground tokens only (the best ones come first).
+      let counts = selection.foregroundCounts.map { Swift.min($0, kept) }
+      output = Tensor.stack(
+        (0..<batchSize).map { image in
+          let count = counts[image]
+          return output[image].scattering(
+            dim: 0, index: indices[image, 0..<count].unsqueezed(dim: -1).expanded(to: [count, dim]), source: result[image, 0..<count])
+        }, dim: 0)
+      updated.append(counts)
+    }
+    let dino = parts.decode(memory: output, input: input, batch: batch, training: isTraining)
+    return FocusDETROutput(dino: dino, foregroundLogits: foregroundLogits, levels: input.levels, updatedTokens: updated)
+  }
+
+  /// DINO's terms and `select_loss`, the foreground loss (weight 1.5).
+  public func losses(for output: FocusDETROutput, batch: DetectorBatch) throws -> TrainingLosses {
+    var terms = try parts.lossTerms(for: output.dino, targets: batch.targets)
+    let supervision = ForegroundSupervision(strides: strides, ranges: config.foregroundRanges)
+    let targets = supervision.targets(levels: output.levels, targets: batch.targets, imageSizes: batch.imageSizes)
+    terms.append(
+      .init(name: "select_loss", value: supervision.loss(logits: output.foregroundLogits, targets: targets), weight: config.foregroundLossWeight))
+    return TrainingLosses(terms: terms)
+  }
+}
+
+extension FocusDETRModel: Detector {
+  public var kind: ModelKind { .focusDETR }
+  public func encodedConfig() throws -> Data { try JSONEncoder().encode(config) }
+  public func losses(for batch: DetectorBatch) throws -> TrainingLosses { try losses(for: self(batch), batch: batch) }
+  public func detect(_ batch: DetectorBatch) -> [ImageDetections] { parts.detections(self(batch).dino, outputSizes: batch.outputSizes) }
+  public var parameterRules: [ParameterRule] { DINOComponents.parameterRules }
+}
