@@ -124,6 +124,16 @@ import TorchTestSupport
     #expect(same.labels.asArray(Int.self) == noised.labels.asArray(Int.self), "the seed fixes the noise")
   }
 
+  @Test func imagesWithFewerTokensThanQueriesUseTheFirstQueries() throws {
+    let model = try Self.model()
+    model.eval()
+    // 32x32: 16 + 4 + 1 + 1 tokens for 30 queries (the reference's top-k fails here).
+    let batch = DetectorBatch(unpaddedImages: Tensor.randn([1, 3, 32, 32]))
+    let output = withInferenceMode { model(batch) }
+    #expect(output.layers[1].logits.shape == [1, 22, 5])
+    #expect(withInferenceMode { model.detect(batch) }[0].scores.count <= 30)
+  }
+
   @Test func detrexCheckpointAliasesMustAgree() throws {
     var state = try Self.detrexState()
     state["transformer.decoder.class_embed.0.weight"] = state["class_embed.0.weight"]!

@@ -27,9 +27,11 @@ import TorchTestSupport
     (twoStage.boxRefinement, twoStage.twoStage) = (true, true)
     var dino = DINOConfig.small
     (dino.backbone, dino.transformer, dino.classCount, dino.denoisingQueries) = (tinyBackbone, tinyTransformer, 3, 10)
+    var focus = FocusDETRConfig(dino: dino)
+    (focus.cascade, focus.selfAttentionTopK, focus.foregroundRanges) = ([1.0], 16, [-1...64, 64...128, 128...99_999_999])
     return [
       DETRModel(config: detr), ConditionalDETRModel(config: conditional), DeformableDETRModel(config: deformable),
-      DeformableDETRModel(config: twoStage), DINOModel(config: dino),
+      DeformableDETRModel(config: twoStage), DINOModel(config: dino), try! FocusDETRModel(config: focus),
     ]
   }
 
@@ -50,13 +52,12 @@ import TorchTestSupport
     let detectors = withSeededDefaultGenerator(0) { Self.detectors() }
     let batch = Self.batch()
     for detector in detectors {
-      if let dino = detector as? DINOModel {
-        // The denoising noise drawn once, so that the batch is the same problem at every step.
-        let targets = batch.detectorBatch.targets
-        let denoising = ContrastiveDenoising(queryCount: 10, labelNoiseRatio: 0.5, boxNoiseScale: 1, classCount: 3)
-        let noised = denoising.noised(targets, groups: denoising.groups(for: targets)!)
-        dino.denoisingNoiseOverride = { _, _ in noised }
-      }
+      // The denoising noise drawn once, so that the batch is the same problem at every step.
+      let targets = batch.detectorBatch.targets
+      let denoising = ContrastiveDenoising(queryCount: 10, labelNoiseRatio: 0.5, boxNoiseScale: 1, classCount: 3)
+      let noised = denoising.noised(targets, groups: denoising.groups(for: targets)!)
+      (detector as? DINOModel)?.denoisingNoiseOverride = { _, _ in noised }
+      (detector as? FocusDETRModel)?.denoisingNoiseOverride = { _, _ in noised }
       var recipe = TrainingRecipe.reference(for: detector.kind)
       recipe.learningRate = 1e-3
       let optimizer = AdamW(groups: parameterGroups(of: detector, recipe: recipe))
@@ -68,6 +69,10 @@ import TorchTestSupport
       #expect(
         lastThree < losses.first! * 0.9,
         "\(detector.kind), two-stage \((detector as? DeformableDETRModel)?.config.twoStage ?? false): \(losses)")
+      if let focus = detector as? FocusDETRModel {
+        let output = focus(batch.detectorBatch)
+        #expect(output.updatedTokens.count == 1 && output.updatedTokens[0].allSatisfy { $0 < output.levels.tokenCount })
+      }
     }
   }
 

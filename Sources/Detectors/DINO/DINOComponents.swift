@@ -118,7 +118,9 @@ final class DINOComponents: @unchecked Sendable {
   /// queries (`training` with targets), the decoder and the heads.
   func decode(memory: Tensor, input: MultiScaleTokens, batch: DetectorBatch, training: Bool) -> DINOOutput {
     let d = config.transformer.hiddenDim
-    let queryCount = config.transformer.queries
+    // Images with fewer tokens than queries (below about 240x240 for 900 queries) use the first
+    // content queries only; the reference fails on them.
+    let queryCount = Swift.min(config.transformer.queries, memory.size(1))
     let count = batch.count
 
     // Mixed query selection: positions from the best-scoring proposals, learned content.
@@ -132,7 +134,7 @@ final class DINOComponents: @unchecked Sendable {
     let selectedFeatures = proposalFeatures.gather(dim: 1, index: top.expanded(to: [count, queryCount, d]))
     let encoderPredictions = LayerPredictions(logits: classHeads[proposalHead](selectedFeatures), boxes: selectedBoxLogits.sigmoid())
     var reference = selectedBoxLogits.detached().sigmoid()
-    var target = contentQueries.weight.unsqueezed(dim: 0).expanded(to: [count, queryCount, d])
+    var target = contentQueries.weight[0..<queryCount].unsqueezed(dim: 0).expanded(to: [count, queryCount, d])
 
     var groups: DenoisingGroups?
     var attentionMask: Tensor?
