@@ -1,13 +1,14 @@
 """Converts a checkpoint of the official repositories (facebookresearch/detr, Atten4Vis/ConditionalDETR,
-fundamentalvision/Deformable-DETR, IDEA-Research/detrex for DINO) into a swift-detr checkpoint folder.
+fundamentalvision/Deformable-DETR, IDEA-Research/detrex for DINO, huawei-noah/noah-research or detrex for
+Focus-DETR) into a swift-detr checkpoint folder.
 
     python Scripts/convert_official_checkpoint.py --family deformable-detr --preset r50-two-stage \\
         --checkpoint r50_deformable_detr_plus_iterative_bbox_refinement_plus_plus_two_stage-checkpoint.pth --output weights/deformable
 
 The .pth is read with torch.load(weights_only=True): tensors only, no code runs. The weights are written
 unchanged to model.safetensors; config.json names the family, the preset (the architecture), the key
-layout (detrex's for DINO: swift-detr renames its detectron2 backbone keys and drops its aliased heads on
-load) and the categories: COCO's 91 ids for the official DETR-family checkpoints (their class index is
+layout (detrex's for DINO and Focus-DETR: swift-detr renames its detectron2 backbone keys and drops its
+aliased heads on load) and the categories: COCO's 91 ids for the official DETR-family checkpoints (their class index is
 the category id), COCO's 80 categories in id order for detrex's (class index i is the i-th category).
 Needs torch and safetensors ("$(Scripts/reference-env.sh)" has both).
 """
@@ -23,7 +24,9 @@ PRESETS = {
     "conditional-detr": ["r50", "small"],
     "deformable-detr": ["r50", "r50-single-scale", "r50-box-refinement", "r50-two-stage", "small"],
     "dino": ["r50-4scale", "r50-4scale-24ep", "r50-5scale", "small"],
+    "focus-detr": ["r50-4scale", "r50-4scale-36ep", "small"],
 }
+DETREX_FAMILIES = ("dino", "focus-detr")
 
 # COCO 2017 category ids and names; the other ids up to 90 are unused ("N/A" in the official code).
 COCO_NAMES = {
@@ -58,21 +61,23 @@ def main():
         parser.error(f"{args.checkpoint}: holds no state dict (expected a dict of tensors, or one under 'model')")
     tensors = {k: v.contiguous() for k, v in state.items() if not k.endswith("num_batches_tracked")}
     head = next((k for k in ("class_embed.weight", "class_embed.0.weight") if k in tensors), None)
-    expected_head = "class_embed.0.weight" if args.family in ("deformable-detr", "dino") else "class_embed.weight"
-    if head != expected_head or (args.family == "dino") != ("label_enc.weight" in tensors):
+    expected_head = "class_embed.0.weight" if args.family in ("deformable-detr",) + DETREX_FAMILIES else "class_embed.weight"
+    focus = any(k.startswith("transformer.enc_mask_predictor.") for k in tensors)
+    if (head != expected_head or (args.family in DETREX_FAMILIES) != ("label_enc.weight" in tensors)
+            or focus != (args.family == "focus-detr")):
         parser.error(f"{args.checkpoint}: does not look like a {args.family} checkpoint; check --family")
     classes = tensors[head].shape[0] - (1 if args.family == "detr" else 0)
-    coco_classes = 80 if args.family == "dino" else 91
+    coco_classes = 80 if args.family in DETREX_FAMILIES else 91
     if classes != coco_classes:
         parser.error(f"{args.checkpoint}: has {classes} classes; only COCO checkpoints ({coco_classes}) carry known category names")
     args.output.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(args.output / "model.safetensors"), metadata={"format": "swift-detr", "source": args.checkpoint.name})
-    if args.family == "dino":
+    if args.family in DETREX_FAMILIES:
         categories = [{"id": i, "name": name} for i, name in sorted(COCO_NAMES.items())]
     else:
         categories = [{"id": i, "name": COCO_NAMES.get(i, "N/A")} for i in range(91)]
     config = {"format": "swift-detr", "version": 1, "model": args.family, "preset": args.preset, "categories": {"categories": categories}}
-    if args.family == "dino":
+    if args.family in DETREX_FAMILIES:
         config["layout"] = "detrex"
     (args.output / "config.json").write_text(json.dumps(config, indent=1))
     print(f"wrote {args.output}: {len(tensors)} tensors, {args.family} {args.preset}")

@@ -108,7 +108,7 @@ public enum DetectorCheckpoint {
     var weights = try SafeTensors.load(contentsOf: folder.appendingPathComponent("model.safetensors")).tensors
     switch object["layout"] as? String {
     case nil: break
-    case "detrex" where manifest.model == .dino:
+    case "detrex" where manifest.model == .dino || manifest.model == .focusDETR:
       weights = try DINOModel.stateDict(fromDetrex: weights, source: folder.appendingPathComponent("model.safetensors").path)
     case let layout:
       throw CheckpointError(path: path, problem: "has 'layout' \(layout ?? "") that swift-detr cannot read for \(manifest.model.rawValue)")

@@ -17,17 +17,25 @@ import TorchTestSupport
     return folder
   }()
 
-  func makeTrainer(output: URL) throws -> Trainer {
+  func makeTrainer(output: URL, kind: ModelKind = .detr) throws -> Trainer {
     let dataset = try DetectionDataset(
       annotationsFile: Self.data.appendingPathComponent("annotations/train.json"),
       imageDirectory: Self.data.appendingPathComponent("images"))
-    var config = DETRConfig()
-    config.backbone = TrainingStepTests.tinyBackbone
-    config.transformer = TrainingStepTests.tinyTransformer
-    config.transformer.dropout = 0.1  // dropout draws random numbers: the RNG state must be restored too
-    config.classCount = dataset.categories.count
-    let detector = DETRModel(config: config)
-    var recipe = TrainingRecipe.reference(for: .detr)
+    var transformer = TrainingStepTests.tinyTransformer
+    transformer.dropout = 0.1  // dropout draws random numbers: the RNG state must be restored too
+    let detector: any Detector
+    if kind == .dino {
+      // DINO also draws its denoising noise in every forward pass.
+      var config = DINOConfig.small
+      (config.backbone, config.transformer, config.classCount) = (TrainingStepTests.tinyBackbone, transformer, dataset.categories.count)
+      config.denoisingQueries = 10
+      detector = DINOModel(config: config)
+    } else {
+      var config = DETRConfig()
+      (config.backbone, config.transformer, config.classCount) = (TrainingStepTests.tinyBackbone, transformer, dataset.categories.count)
+      detector = DETRModel(config: config)
+    }
+    var recipe = TrainingRecipe.reference(for: kind)
     (recipe.epochs, recipe.learningRateDropEpoch, recipe.learningRate) = (2, 1, 1e-3)
     let loader = DetectionLoader(dataset: dataset, transform: .scaled(.training, by: 0.1), batchSize: 2, shuffle: true, seed: 5)
     let trainer = try Trainer(
@@ -51,21 +59,22 @@ import TorchTestSupport
     #expect(object["categories"] != nil)
   }
 
-  @Test func resumedEqualsUninterrupted() throws {
+  @Test(arguments: [ModelKind.detr, .dino])
+  func resumedEqualsUninterrupted(kind: ModelKind) throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID())")
     defer { try? FileManager.default.removeItem(at: root) }
     let straight = try withSeededDefaultGenerator(9) { () throws -> Trainer in
-      let trainer = try makeTrainer(output: root.appendingPathComponent("straight"))
+      let trainer = try makeTrainer(output: root.appendingPathComponent("straight"), kind: kind)
       try trainer.run(progress: { _, _ in })
       return trainer
     }
     try withSeededDefaultGenerator(9) {
-      let first = try makeTrainer(output: root.appendingPathComponent("interrupted"))
+      let first = try makeTrainer(output: root.appendingPathComponent("interrupted"), kind: kind)
       first.maxIterations = 9  // stops mid-epoch 2, after the checkpoint at step 9
       try first.run(progress: { _, _ in })
     }
     let resumed = try withSeededDefaultGenerator(123) { () throws -> Trainer in
-      let trainer = try makeTrainer(output: root.appendingPathComponent("interrupted"))
+      let trainer = try makeTrainer(output: root.appendingPathComponent("interrupted"), kind: kind)
       #expect(try trainer.resume())
       #expect(trainer.position.step == 9)
       try trainer.run(progress: { _, _ in })

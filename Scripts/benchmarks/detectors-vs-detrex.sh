@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Our DINO against the official detrex DINO (R50, 4 scales, 900 queries, 80 classes, random weights)
-# on this machine, in one run: inference (batch 1) and a training step (batch 2, backbone frozen on
-# both sides) at 512x512 with 2 threads. detrex runs on the CPU through Scripts/reference/detrex
-# (its deformable attention falls back to PyTorch's grid_sample there). Each case alternates the two
+# Our DINO and Focus-DETR against the official code (detrex's DINO and Focus-DETR; R50, 4 scales, 900
+# queries, 80 classes, random weights) on this machine, in one run: inference (batch 1) and a training
+# step (batch 2, backbone frozen on both sides) at 512x512 with 2 threads. The official code runs on
+# the CPU through Scripts/reference/detrex (its deformable attention falls back to PyTorch's grid_sample). Each case alternates the two
 # sides for a number of rounds and reports the median of each side's p50, the ratio (reference /
 # ours: above 1 means we are faster), each round's ratio and the largest peak memory.
-# Usage: Scripts/benchmarks/dino-vs-detrex.sh [iterations] [rounds]
+# Usage: Scripts/benchmarks/detectors-vs-detrex.sh [iterations] [rounds]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -17,12 +17,12 @@ trap 'rm -rf "$scratch"' EXIT
 swift build -c release --product detr >&2
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), torch $("$python" -c 'import torch; print(torch.__version__)'), detrex e244e6c, 2 threads, 512x512"
 printf '%-26s %12s %12s %8s %-17s %10s %10s\n' case detrex_ms ours_ms ratio "round ratios" detrex_MiB ours_MiB
-run() { # name, batch, extra flag
-  local name=$1 batch=$2 flag=${3:-} theirs="[" ours="[" round
+run() { # name, family, batch, extra flag
+  local name=$1 family=$2 batch=$3 flag=${4:-} theirs="[" ours="[" round
   for ((round = 1; round <= rounds; round++)); do
-    theirs+=$(PYTHONPATH=Scripts/reference/detrex "$python" Scripts/benchmarks/detrex_dino_reference.py --image-size 512 \
+    theirs+=$(PYTHONPATH=Scripts/reference/detrex "$python" Scripts/benchmarks/detrex_reference.py --arch "${family//-/_}" --image-size 512 \
       --batch-size "$batch" --iterations "$iterations" --threads 2 $flag 2>/dev/null)
-    .build/release/detr benchmark --model dino --preset r50-4scale --image-size 512 --batch-size "$batch" \
+    .build/release/detr benchmark --model "$family" --preset r50-4scale --image-size 512 --batch-size "$batch" \
       --iterations "$iterations" --threads 2 $flag ${flag:+--freeze-backbone} --json "$scratch/ours.json" >/dev/null
     ours+=$(cat "$scratch/ours.json")
     if ((round < rounds)); then theirs+=","; ours+=","; fi
@@ -37,5 +37,7 @@ print(f"{name:26s} {reference_ms:12.0f} {ours_ms:12.0f} {reference_ms / ours_ms:
       f"{max(run['peak_rss_mib'] for run in theirs):10.0f} {max(run['peak_rss_mib'] for run in ours):10.0f}")
 PY
 }
-run "DINO inference b1" 1
-run "DINO train step b2" 2 --train
+run "DINO inference b1" dino 1
+run "Focus-DETR inference b1" focus-detr 1
+run "DINO train step b2" dino 2 --train
+run "Focus-DETR train step b2" focus-detr 2 --train

@@ -1,11 +1,11 @@
-"""Times detrex's DINO R50 4-scale (the official code, random weights, 80 classes, 900 queries, run on
-the CPU through Scripts/reference/detrex, where its deformable attention is the PyTorch grid_sample
-version) at the same settings as `detr benchmark --model dino --preset r50-4scale`: inference (with
-detrex's post-processing) or a training step (forward with denoising, the 39 loss terms, backward,
-gradient clipping, AdamW) with the backbone frozen. Prints one JSON line: latency p50/p95 in ms,
-images/s, peak RSS in MiB.
+"""Times the official DINO (detrex) or Focus-DETR R50 4-scale (random weights, 80 classes, 900 queries,
+run on the CPU through Scripts/reference/detrex, where the deformable attention is the PyTorch
+grid_sample version) at the same settings as `detr benchmark --model dino|focus-detr --preset
+r50-4scale`: inference (with the official post-processing) or a training step (forward with
+denoising, all loss terms, backward, gradient clipping, AdamW) with the backbone frozen. Prints one
+JSON line: latency p50/p95 in ms, images/s, peak RSS in MiB.
 
-    PYTHONPATH=Scripts/reference/detrex "$(Scripts/reference/detrex/env.sh)" Scripts/benchmarks/detrex_dino_reference.py --image-size 512 [--train]
+    PYTHONPATH=Scripts/reference/detrex "$(Scripts/reference/detrex/env.sh)" Scripts/benchmarks/detrex_reference.py --arch dino --image-size 512 [--train]
 """
 import argparse
 import json
@@ -21,6 +21,7 @@ from detectron2.config import LazyConfig, instantiate
 from detectron2.structures import Boxes, Instances
 
 parser = argparse.ArgumentParser()
+parser.add_argument("--arch", choices=["dino", "focus_detr"], default="dino")
 parser.add_argument("--image-size", type=int, default=512)
 parser.add_argument("--batch-size", type=int, default=1)
 parser.add_argument("--iterations", type=int, default=5)
@@ -30,7 +31,7 @@ args = parser.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
 
-cfg = LazyConfig.load(str(pathlib.Path(detrex_cpu.SRC) / "detrex/projects/dino/configs/models/dino_r50.py"))
+cfg = LazyConfig.load(str(pathlib.Path(detrex_cpu.SRC) / f"detrex/projects/{args.arch}/configs/models/{args.arch}_r50.py"))
 cfg.model.device = "cpu"
 model = instantiate(cfg.model)
 size = args.image_size
