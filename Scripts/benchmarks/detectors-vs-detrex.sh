@@ -16,9 +16,14 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 swift build -c release --product detr >&2
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), torch $("$python" -c 'import torch; print(torch.__version__)'), detrex e244e6c, 2 threads, 512x512"
-printf '%-26s %12s %12s %8s %-17s %10s %10s\n' case detrex_ms ours_ms ratio "round ratios" detrex_MiB ours_MiB
+echo "GFLOP: one inference as torch's FlopCounterMode counts it on the official model (matrix products and convolutions)"
+printf '%-26s %12s %12s %8s %-17s %10s %10s %8s %10s\n' case official_ms ours_ms ratio "round ratios" official_MiB ours_MiB GFLOP enc_GFLOP
 run() { # name, family, batch, extra flag
-  local name=$1 family=$2 batch=$3 flag=${4:-} theirs="[" ours="[" round
+  local name=$1 family=$2 batch=$3 flag=${4:-} theirs="[" ours="[" round flops='{"flops": 0, "encoder_flops": 0}'
+  if [ -z "$flag" ]; then
+    flops=$(PYTHONPATH=Scripts/reference/detrex "$python" Scripts/benchmarks/detrex_reference.py --arch "${family//-/_}" \
+      --image-size 512 --flops-only 2>/dev/null)
+  fi
   for ((round = 1; round <= rounds; round++)); do
     theirs+=$(PYTHONPATH=Scripts/reference/detrex "$python" Scripts/benchmarks/detrex_reference.py --arch "${family//-/_}" --image-size 512 \
       --batch-size "$batch" --iterations "$iterations" --threads 2 $flag 2>/dev/null)
@@ -27,14 +32,15 @@ run() { # name, family, batch, extra flag
     ours+=$(cat "$scratch/ours.json")
     if ((round < rounds)); then theirs+=","; ours+=","; fi
   done
-  "$python" - "$name" "$theirs]" "$ours]" <<'PY'
+  "$python" - "$name" "$theirs]" "$ours]" "$flops" <<'PY'
 import json, statistics, sys
-name, theirs, ours = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+name, theirs, ours, flops = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
 reference_ms = statistics.median(run['latency_ms_p50'] for run in theirs)
 ours_ms = statistics.median(run['latency_ms_p50'] for run in ours)
 rounds = "/".join(f"{a['latency_ms_p50'] / b['latency_ms_p50']:.2f}" for a, b in zip(theirs, ours))
 print(f"{name:26s} {reference_ms:12.0f} {ours_ms:12.0f} {reference_ms / ours_ms:8.2f} {rounds:17s} "
-      f"{max(run['peak_rss_mib'] for run in theirs):10.0f} {max(run['peak_rss_mib'] for run in ours):10.0f}")
+      f"{max(run['peak_rss_mib'] for run in theirs):10.0f} {max(run['peak_rss_mib'] for run in ours):10.0f} "
+      f"{flops['flops'] / 1e9:8.1f} {flops['encoder_flops'] / 1e9:10.1f}")
 PY
 }
 run "DINO inference b1" dino 1

@@ -3,7 +3,10 @@ run on the CPU through Scripts/reference/detrex, where the deformable attention 
 grid_sample version) at the same settings as `detr benchmark --model dino|focus-detr --preset
 r50-4scale`: inference (with the official post-processing) or a training step (forward with
 denoising, all loss terms, backward, gradient clipping, AdamW) with the backbone frozen. Prints one
-JSON line: latency p50/p95 in ms, images/s, peak RSS in MiB.
+JSON line: latency p50/p95 in ms, images/s, peak RSS in MiB; or, with --flops-only, the model FLOPs
+of one inference as torch's FlopCounterMode counts them (matrix products and convolutions; the
+deformable sampling itself is not counted), in all and in the encoder (with Focus-DETR's foreground
+scorer).
 
     PYTHONPATH=Scripts/reference/detrex "$(Scripts/reference/detrex/env.sh)" Scripts/benchmarks/detrex_reference.py --arch dino --image-size 512 [--train]
 """
@@ -22,11 +25,13 @@ from detectron2.structures import Boxes, Instances
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--arch", choices=["dino", "focus_detr"], default="dino")
-parser.add_argument("--image-size", type=int, default=512)
+parser.add_argument("--image-size", type=int, default=512, help="height (and width unless --image-width)")
+parser.add_argument("--image-width", type=int)
 parser.add_argument("--batch-size", type=int, default=1)
 parser.add_argument("--iterations", type=int, default=5)
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--train", action="store_true")
+parser.add_argument("--flops-only", action="store_true")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
@@ -34,12 +39,12 @@ torch.manual_seed(0)
 cfg = LazyConfig.load(str(pathlib.Path(detrex_cpu.SRC) / f"detrex/projects/{args.arch}/configs/models/{args.arch}_r50.py"))
 cfg.model.device = "cpu"
 model = instantiate(cfg.model)
-size = args.image_size
+height, width = args.image_size, args.image_width or args.image_size
 batch = []
 for _ in range(args.batch_size):
-    item = {"image": torch.rand(3, size, size) * 255, "height": size, "width": size}
-    instances = Instances((size, size))
-    instances.gt_boxes = Boxes(torch.tensor([[0.2, 0.2, 0.4, 0.4], [0.45, 0.4, 0.75, 0.8]]) * size)
+    item = {"image": torch.rand(3, height, width) * 255, "height": height, "width": width}
+    instances = Instances((height, width))
+    instances.gt_boxes = Boxes(torch.tensor([[0.2, 0.2, 0.4, 0.4], [0.45, 0.4, 0.75, 0.8]]) * torch.tensor([width, height] * 2))
     instances.gt_classes = torch.tensor([0, 1])
     item["instances"] = instances
     batch.append(item)
@@ -64,6 +69,16 @@ else:
         with torch.inference_mode():
             model(batch)
 
+if args.flops_only:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with FlopCounterMode(display=False) as counter:  # module tracking needs autograd on
+        model(batch)
+    per_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    encoder = sum(v for k, v in per_module.items() if k.endswith((".transformer.encoder", ".transformer.enc_mask_predictor")))
+    print(json.dumps({"flops": counter.get_total_flops(), "encoder_flops": encoder}))
+    raise SystemExit(0)
 for _ in range(2):
     step()
 times = []

@@ -163,8 +163,12 @@ def main():
     arch = parser.parse_args().arch
     if arch == "dino":
         from projects.dino.modeling import DINO
+        inner = []
     else:
         from projects.focus_detr.modeling import FOCUS_DETR as DINO
+        from projects.focus_detr.modeling.focus_detr_transformer import FOCUS_DETRTransformer
+        from projects.focus_detr.modeling.transformer_layer import Focus_DETR_BaseTransformerLayer
+        inner = [FOCUS_DETRTransformer.forward, Focus_DETR_BaseTransformerLayer.forward]
 
     torch.set_num_threads(1)
     out = FIXTURES / f"{arch}_detrex"
@@ -177,7 +181,7 @@ def main():
 
     model.eval()
     eval_batch = inputs([(160, 192), (160, 192)], generator, train=False)
-    with torch.no_grad(), Capture([DINO.forward]) as capture:
+    with torch.no_grad(), Capture([DINO.forward] + inner) as capture:
         results = model(eval_batch)
     local = capture.last(DINO.forward)
     images = local["images"].tensor
@@ -191,6 +195,12 @@ def main():
     }
     if arch == "focus_detr":
         evaluation["foreground_logits"] = output["temp_backbone_mask_prediction"].squeeze(-1)
+        transformer = capture.last(inner[0])
+        layers = capture.calls[inner[1].__qualname__]
+        for index, layer in enumerate(layers):  # the layers run: the first entries of the cascade
+            evaluation[f"selected_tokens.{index}"] = transformer["foreground_inds"][index]
+            evaluation[f"self_attention_tokens.{index}"] = layer["select_tgt_index"]
+        evaluation["foreground_counts"] = transformer["focus_token_nums"]
     for index, result in enumerate(results):
         instances = result["instances"]
         evaluation[f"detections.{index}.boxes"] = instances.pred_boxes.tensor

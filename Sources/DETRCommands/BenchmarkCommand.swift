@@ -30,8 +30,11 @@ struct BenchmarkCommand: ParsableCommand {
   @Option(help: ArgumentHelp("A checkpoint to benchmark instead of a preset.", valueName: "DIR"))
   var weights: String?
 
-  @Option(name: .customLong("image-size"), help: "Square image side in pixels.")
+  @Option(name: .customLong("image-size"), help: "Image side in pixels (the height, when --image-width is given).")
   var imageSize = 512
+
+  @Option(name: .customLong("image-width"), help: "Image width in pixels, for non-square images (default: --image-size).")
+  var imageWidth: Int?
 
   @Option(name: .customLong("batch-size"), help: "Images per call.")
   var batchSize = 1
@@ -53,6 +56,7 @@ struct BenchmarkCommand: ParsableCommand {
 
   func validate() throws {
     guard imageSize >= 32 else { throw ValidationError("--image-size must be at least 32, got \(imageSize)") }
+    if let imageWidth, imageWidth < 32 { throw ValidationError("--image-width must be at least 32, got \(imageWidth)") }
     guard batchSize > 0, iterations > 0 else { throw ValidationError("--batch-size and --iterations must be positive") }
     guard weights == nil || (config == nil && overrides.isEmpty) else {
       throw ValidationError("--weights brings its own architecture; leave out --config and --set")
@@ -68,7 +72,8 @@ struct BenchmarkCommand: ParsableCommand {
     let detector =
       try weights.map { try DetectorCheckpoint.load(URL(fileURLWithPath: $0)).detector }
       ?? ModelChoice(kind: model, preset: preset, configFile: config, overrides: overrides).makeDetector()
-    let images = Tensor.randn([batchSize, 3, imageSize, imageSize])
+    let width = imageWidth ?? imageSize
+    let images = Tensor.randn([batchSize, 3, imageSize, width])
     let step: () throws -> Void
     var phases: [[(name: String, milliseconds: Double)]] = []
     if train {
@@ -95,7 +100,15 @@ struct BenchmarkCommand: ParsableCommand {
     } else {
       detector.eval()
       let batch = DetectorBatch(unpaddedImages: images)
-      step = { withInferenceMode { _ = detector.detect(batch) } }
+      if let staged = detector as? any StagedDetector {
+        step = {
+          var clock = PhaseClock()
+          withInferenceMode { _ = staged.detect(batch, lap: { clock.lap($0) }) }
+          phases.append(clock.laps)
+        }
+      } else {
+        step = { withInferenceMode { _ = detector.detect(batch) } }
+      }
     }
     for _ in 0..<2 { try step() }
     phases.removeAll()
@@ -114,7 +127,7 @@ struct BenchmarkCommand: ParsableCommand {
     let parameterCount = detector.parameters().reduce(0) { $0 + $1.elementCount }
     print(
       "\(detector.kind.rawValue) \(weights ?? config ?? preset) (\(String(format: "%.2f", Double(parameterCount) / 1e6)) M parameters), \(what), "
-        + "batch \(batchSize), \(imageSize)x\(imageSize), \(Torch.threadCount) threads")
+        + "batch \(batchSize), \(imageSize)x\(width) (height x width), \(Torch.threadCount) threads")
     print(String(format: "latency p50 %.1f ms, p95 %.1f ms; %.2f images/s; peak resident memory %.0f MiB", p50, p95, throughput, peak))
     let phaseMedians = PhaseClock.medians(of: phases)
     if !phaseMedians.isEmpty {
@@ -123,7 +136,7 @@ struct BenchmarkCommand: ParsableCommand {
     if let jsonPath {
       let report: [String: Any] = [
         "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "batch_size": batchSize,
-        "image_size": imageSize, "threads": Torch.threadCount, "parameters": parameterCount, "latency_ms_p50": p50, "latency_ms_p95": p95,
+        "image_size": imageSize, "image_width": width, "threads": Torch.threadCount, "parameters": parameterCount, "latency_ms_p50": p50, "latency_ms_p95": p95,
         "images_per_second": throughput,
         "peak_rss_mib": peak, "latencies_ms": times,
         "phases_ms_p50": Dictionary(phaseMedians.map { ($0.name, $0.milliseconds) }, uniquingKeysWith: { first, _ in first }),

@@ -39,6 +39,13 @@ public protocol Detector: Module {
   var parameterRules: [ParameterRule] { get }
 }
 
+/// A detector whose inference runs in named stages, so that a benchmark can show where the time
+/// goes (on the CPU, where every op has finished when it returns).
+public protocol StagedDetector: Detector {
+  /// `detect(batch)`, calling `lap` with each stage's name when the stage ends.
+  func detect(_ batch: DetectorBatch, lap: (String) -> Void) -> [ImageDetections]
+}
+
 extension Detector {
   /// The ResNet of the backbone, which recipes freeze in part or whole.
   public var backboneNetwork: ResNet? { namedModules().lazy.compactMap { $0.module as? ResNet }.first }

@@ -46,6 +46,13 @@ import TorchTestSupport
     expectClose(output.foregroundLogits, golden["foreground_logits"], relative: 0, absolute: 1e-4, "foreground logits")
     // 160x192: 639 tokens, 320 foreground; the layers update 320 and 256.
     #expect(output.updatedTokens == [[320, 320], [256, 256]])
+    #expect(golden["foreground_counts"].asArray(Int.self) == [320, 320])
+    for layer in 0..<2 {
+      #expect(output.selectedTokens[layer].asArray(Int.self) == golden["selected_tokens.\(layer)"].asArray(Int.self), "layer \(layer) keeps the same tokens")
+      #expect(
+        output.selfAttentionTokens[layer].asArray(Int.self) == golden["self_attention_tokens.\(layer)"].asArray(Int.self),
+        "layer \(layer) gives the self-attention to the same tokens")
+    }
     expectClose(output.dino.layers[1].logits, golden["logits"], relative: 0, absolute: 1e-4, "logits")
     expectClose(output.dino.layers[1].boxes, golden["boxes"], relative: 0, absolute: 1e-4, "boxes")
     expectClose(output.dino.layers[0].logits, golden["aux_logits"], relative: 0, absolute: 1e-4, "auxiliary logits")

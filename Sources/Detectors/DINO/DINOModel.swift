@@ -42,14 +42,20 @@ public final class DINOModel: Module {
 
   /// The forward pass on `batch`. With targets and in training mode, denoising queries are added
   /// (their noise from the default generator, or `denoisingNoiseOverride`).
-  public func callAsFunction(_ batch: DetectorBatch) -> DINOOutput {
+  public func callAsFunction(_ batch: DetectorBatch) -> DINOOutput { forward(batch, lap: { _ in }) }
+
+  func forward(_ batch: DetectorBatch, lap: (String) -> Void) -> DINOOutput {
     let input = parts.tokens(batch).tokens
+    lap("backbone and neck")
     let reference = input.encoderReferencePoints
     var memory = input.tokens
     for layer in encoderLayers {
       memory = layer(memory, position: input.positions, referencePoints: reference, levels: input.levels, paddingMask: input.attentionMask)
     }
-    return parts.decode(memory: memory, input: input, batch: batch, training: isTraining)
+    lap("encoder")
+    let output = parts.decode(memory: memory, input: input, batch: batch, training: isTraining)
+    lap("query selection and decoder")
+    return output
   }
 
   /// The 3 · (decoder layers + 1) + 3 · decoder layers terms of detrex's DINO criterion (15 for 2 layers).
@@ -58,11 +64,16 @@ public final class DINOModel: Module {
   }
 }
 
-extension DINOModel: Detector {
+extension DINOModel: StagedDetector {
   public var kind: ModelKind { .dino }
   public func encodedConfig() throws -> Data { try JSONEncoder().encode(config) }
   public func losses(for batch: DetectorBatch) throws -> TrainingLosses { try losses(for: self(batch), targets: batch.targets) }
-  public func detect(_ batch: DetectorBatch) -> [ImageDetections] { parts.detections(self(batch), outputSizes: batch.outputSizes) }
+  public func detect(_ batch: DetectorBatch) -> [ImageDetections] { detect(batch, lap: { _ in }) }
+  public func detect(_ batch: DetectorBatch, lap: (String) -> Void) -> [ImageDetections] {
+    let detections = parts.detections(forward(batch, lap: lap), outputSizes: batch.outputSizes)
+    lap("post-processing")
+    return detections
+  }
   /// detrex's DINO recipe: backbone at the backbone rate, no weight decay on normalization layers.
   public var parameterRules: [ParameterRule] { DINOComponents.parameterRules }
 }

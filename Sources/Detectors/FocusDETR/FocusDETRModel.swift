@@ -9,7 +9,13 @@ public struct FocusDETROutput: @unchecked Sendable {
   /// `[batch, tokens]`, finest level first, padding included (the foreground loss sees it).
   public var foregroundLogits: Tensor
   public var levels: FeatureLevels
-  /// Tokens each encoder layer updated, per image (its foreground count, at most the layer's kept tokens).
+  /// Per encoder layer, the tokens it kept, `[batch, k_l]` indices into the tokens, best first.
+  public var selectedTokens: [Tensor]
+  /// Per encoder layer, which kept tokens got the self-attention, `[batch, min(topK, k_l)]`
+  /// positions among the kept ones, best first.
+  public var selfAttentionTokens: [Tensor]
+  /// Per encoder layer and image, how many kept tokens were written back (the image's foreground
+  /// count, at most the layer's kept tokens).
   public var updatedTokens: [[Int]]
 }
 
@@ -61,8 +67,11 @@ public final class FocusDETRModel: Module {
     return strides
   }
 
-  public func callAsFunction(_ batch: DetectorBatch) -> FocusDETROutput {
+  public func callAsFunction(_ batch: DetectorBatch) -> FocusDETROutput { forward(batch, lap: { _ in }) }
+
+  func forward(_ batch: DetectorBatch, lap: (String) -> Void) -> FocusDETROutput {
     let input = parts.tokens(batch).tokens
+    lap("backbone and neck")
     let (batchSize, dim) = (batch.count, config.dino.transformer.hiddenDim)
     // Foreground scores from the tokens with their positions, projected as the two-stage proposals are.
     let (masked, _) = MultiScaleTokens.twoStageProposals(memory: input.tokens + input.positions, mask: input.mask, levels: input.levels)
@@ -70,10 +79,12 @@ public final class FocusDETRModel: Module {
     let selection = withNoGrad {
       ForegroundSelection(logits: foregroundLogits, mask: input.mask, rho: config.foregroundRatio, cascade: config.cascade)
     }
+    lap("foreground scoring")
     let reference = input.encoderReferencePoints
     let (tokens, levelCount) = (reference.size(1), input.levels.count)
     var output = input.tokens
     var updated: [[Int]] = []
+    var selfAttended: [Tensor] = []
     for (layer, indices) in zip(encoderLayers, selection.indices) {
       let kept = indices.size(1)
       let rows = indices.unsqueezed(dim: -1)
@@ -86,7 +97,7 @@ public final class FocusDETRModel: Module {
         let foreground = selection.scores.gather(dim: 1, index: indices)
         return config.categoryScore == .rawLogits ? best * foreground : best.sigmoid() * foreground.sigmoid()
       }
-      let result = layer(
+      let (result, attended) = layer(
         query, position: position, categoryScores: categoryScores, topK: config.selfAttentionTopK, referencePoints: points,
         value: input.tokens, levels: input.levels, valueMask: input.attentionMask)
       // Each image keeps the updates of its own foreground tokens only (the best ones come first).
@@ -98,9 +109,14 @@ public final class FocusDETRModel: Module {
             dim: 0, index: indices[image, 0..<count].unsqueezed(dim: -1).expanded(to: [count, dim]), source: result[image, 0..<count])
         }, dim: 0)
       updated.append(counts)
+      selfAttended.append(attended)
     }
+    lap("encoder")
     let dino = parts.decode(memory: output, input: input, batch: batch, training: isTraining)
-    return FocusDETROutput(dino: dino, foregroundLogits: foregroundLogits, levels: input.levels, updatedTokens: updated)
+    lap("query selection and decoder")
+    return FocusDETROutput(
+      dino: dino, foregroundLogits: foregroundLogits, levels: input.levels, selectedTokens: selection.indices,
+      selfAttentionTokens: selfAttended, updatedTokens: updated)
   }
 
   /// DINO's terms and `select_loss`, the foreground loss (weight 1.5).
@@ -114,10 +130,15 @@ public final class FocusDETRModel: Module {
   }
 }
 
-extension FocusDETRModel: Detector {
+extension FocusDETRModel: StagedDetector {
   public var kind: ModelKind { .focusDETR }
   public func encodedConfig() throws -> Data { try JSONEncoder().encode(config) }
   public func losses(for batch: DetectorBatch) throws -> TrainingLosses { try losses(for: self(batch), batch: batch) }
-  public func detect(_ batch: DetectorBatch) -> [ImageDetections] { parts.detections(self(batch).dino, outputSizes: batch.outputSizes) }
+  public func detect(_ batch: DetectorBatch) -> [ImageDetections] { detect(batch, lap: { _ in }) }
+  public func detect(_ batch: DetectorBatch, lap: (String) -> Void) -> [ImageDetections] {
+    let detections = parts.detections(forward(batch, lap: lap).dino, outputSizes: batch.outputSizes)
+    lap("post-processing")
+    return detections
+  }
   public var parameterRules: [ParameterRule] { DINOComponents.parameterRules }
 }

@@ -38,13 +38,15 @@ final class FocusEncoderLayer: Module {
   /// - `categoryScores [batch, k]`: which of them get the self-attention (the best `topK`),
   /// - `referencePoints [batch, k, levels, 2]`, `value [batch, tokens, d]` (all tokens; the official
   ///   code always passes the neck's un-encoded features), `valueMask [batch, tokens]` or nil.
-  /// Returns the updated kept tokens `[batch, k, d]`.
+  /// Returns the updated kept tokens `[batch, k, d]` and which of them got the self-attention,
+  /// `[batch, min(topK, k)]` positions among the kept ones, best first.
   func callAsFunction(
     _ query: Tensor, position: Tensor, categoryScores: Tensor, topK: Int, referencePoints: Tensor, value: Tensor, levels: FeatureLevels,
     valueMask: Tensor?
-  ) -> Tensor {
+  ) -> (tokens: Tensor, selfAttended: Tensor) {
     let (batch, kept, dim) = (query.size(0), query.size(1), query.size(2))
-    let selected = categoryScores.topK(Swift.min(topK, kept), dim: 1).indices.unsqueezed(dim: -1).expanded(to: [batch, Swift.min(topK, kept), dim])
+    let best = categoryScores.topK(Swift.min(topK, kept), dim: 1).indices
+    let selected = best.unsqueezed(dim: -1).expanded(to: [batch, best.size(1), dim])
     let tokens = query.gather(dim: 1, index: selected)
     let positions = position.gather(dim: 1, index: selected)
     let attended = selfAttention(query: tokens + positions, key: tokens + positions, value: tokens).output
@@ -52,6 +54,6 @@ final class FocusEncoderLayer: Module {
     var x = query.scattering(dim: 1, index: selected, source: enhanced)
     let crossed = attention(query: x + position, referencePoints: referencePoints, input: value, levels: levels, paddingMask: valueMask)
     x = addAndNormalize(x, freshUpdate: dropout(crossed), norm: norm1)
-    return feedForward(x, linear1, linear2, dropout: dropout, norm: norm2)
+    return (feedForward(x, linear1, linear2, dropout: dropout, norm: norm2), best)
   }
 }
