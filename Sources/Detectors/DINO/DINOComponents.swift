@@ -116,7 +116,10 @@ final class DINOComponents: @unchecked Sendable {
 
   /// Everything after the encoder: query selection from `memory [batch, tokens, d]`, denoising
   /// queries (`training` with targets), the decoder and the heads.
-  func decode(memory: Tensor, input: MultiScaleTokens, batch: DetectorBatch, training: Bool) -> DINOOutput {
+  ///
+  /// `finalLayerOnly` (detection) computes the heads of the last decoder layer alone; `layers` then
+  /// holds that layer's predictions only.
+  func decode(memory: Tensor, input: MultiScaleTokens, batch: DetectorBatch, training: Bool, finalLayerOnly: Bool = false) -> DINOOutput {
     let d = config.transformer.hiddenDim
     // Images with fewer tokens than queries (below about 240x240 for 900 queries) use the first
     // content queries only; the reference fails on them.
@@ -128,10 +131,10 @@ final class DINOComponents: @unchecked Sendable {
     let proposalFeatures = encoderOutputNorm(encoderOutput(masked))
     let proposalHead = config.transformer.decoderLayers
     let proposalLogits = classHeads[proposalHead](proposalFeatures)
-    let proposalBoxLogits = boxHeads[proposalHead](proposalFeatures) + proposals
     let top = proposalLogits.max(dim: -1).values.topK(queryCount, dim: 1).indices.unsqueezed(dim: -1)
-    let selectedBoxLogits = proposalBoxLogits.gather(dim: 1, index: top.expanded(to: [count, queryCount, 4]))
     let selectedFeatures = proposalFeatures.gather(dim: 1, index: top.expanded(to: [count, queryCount, d]))
+    // The box head works row by row: on the selected rows only, the same values for a fraction of the work.
+    let selectedBoxLogits = boxHeads[proposalHead](selectedFeatures) + proposals.gather(dim: 1, index: top.expanded(to: [count, queryCount, 4]))
     let encoderPredictions = LayerPredictions(logits: classHeads[proposalHead](selectedFeatures), boxes: selectedBoxLogits.sigmoid())
     var reference = selectedBoxLogits.detached().sigmoid()
     var target = contentQueries.weight[0..<queryCount].unsqueezed(dim: 0).expanded(to: [count, queryCount, d])
@@ -158,10 +161,13 @@ final class DINOComponents: @unchecked Sendable {
       target = layer(
         target, queryPosition: queryPositionHead(sine), referenceBoxes: referenceInput, memory: memory, levels: input.levels,
         attentionMask: attentionMask, memoryMask: input.attentionMask)
-      let refined = (boxHeads[index](target) + reference.inverseSigmoid(epsilon: 1e-3)).sigmoid()
-      let normalized = decoderNorm(target)
-      let boxes = (boxHeads[index](normalized) + previousBoxes.inverseSigmoid(epsilon: 1e-3)).sigmoid()
-      predictions.append(LayerPredictions(logits: classHeads[index](normalized), boxes: boxes))
+      let last = index == decoderLayers.count - 1
+      let refined = last ? reference : (boxHeads[index](target) + reference.inverseSigmoid(epsilon: 1e-3)).sigmoid()
+      if last || !finalLayerOnly {
+        let normalized = decoderNorm(target)
+        let boxes = (boxHeads[index](normalized) + previousBoxes.inverseSigmoid(epsilon: 1e-3)).sigmoid()
+        predictions.append(LayerPredictions(logits: classHeads[index](normalized), boxes: boxes))
+      }
       reference = refined.detached()
       previousBoxes = config.lookForwardTwice ? refined : reference
     }

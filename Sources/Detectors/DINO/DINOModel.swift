@@ -42,9 +42,10 @@ public final class DINOModel: Module {
 
   /// The forward pass on `batch`. With targets and in training mode, denoising queries are added
   /// (their noise from the default generator, or `denoisingNoiseOverride`).
-  public func callAsFunction(_ batch: DetectorBatch) -> DINOOutput { forward(batch, lap: { _ in }) }
+  public func callAsFunction(_ batch: DetectorBatch) -> DINOOutput { forward(batch, lap: { _ in }, finalLayerOnly: false) }
 
-  func forward(_ batch: DetectorBatch, lap: (String) -> Void) -> DINOOutput {
+  /// `finalLayerOnly`: the heads of the last decoder layer alone (detection needs no more).
+  func forward(_ batch: DetectorBatch, lap: (String) -> Void, finalLayerOnly: Bool) -> DINOOutput {
     let input = parts.tokens(batch).tokens
     lap("backbone and neck")
     let reference = input.encoderReferencePoints
@@ -53,7 +54,7 @@ public final class DINOModel: Module {
       memory = layer(memory, position: input.positions, referencePoints: reference, levels: input.levels, paddingMask: input.attentionMask)
     }
     lap("encoder")
-    let output = parts.decode(memory: memory, input: input, batch: batch, training: isTraining)
+    let output = parts.decode(memory: memory, input: input, batch: batch, training: isTraining, finalLayerOnly: finalLayerOnly)
     lap("query selection and decoder")
     return output
   }
@@ -70,7 +71,7 @@ extension DINOModel: StagedDetector {
   public func losses(for batch: DetectorBatch) throws -> TrainingLosses { try losses(for: self(batch), targets: batch.targets) }
   public func detect(_ batch: DetectorBatch) -> [ImageDetections] { detect(batch, lap: { _ in }) }
   public func detect(_ batch: DetectorBatch, lap: (String) -> Void) -> [ImageDetections] {
-    let detections = parts.detections(forward(batch, lap: lap), outputSizes: batch.outputSizes)
+    let detections = parts.detections(forward(batch, lap: lap, finalLayerOnly: true), outputSizes: batch.outputSizes)
     lap("post-processing")
     return detections
   }

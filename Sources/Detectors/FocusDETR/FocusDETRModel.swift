@@ -67,9 +67,10 @@ public final class FocusDETRModel: Module {
     return strides
   }
 
-  public func callAsFunction(_ batch: DetectorBatch) -> FocusDETROutput { forward(batch, lap: { _ in }) }
+  public func callAsFunction(_ batch: DetectorBatch) -> FocusDETROutput { forward(batch, lap: { _ in }, finalLayerOnly: false) }
 
-  func forward(_ batch: DetectorBatch, lap: (String) -> Void) -> FocusDETROutput {
+  /// `finalLayerOnly`: the heads of the last decoder layer alone (detection needs no more).
+  func forward(_ batch: DetectorBatch, lap: (String) -> Void, finalLayerOnly: Bool) -> FocusDETROutput {
     let input = parts.tokens(batch).tokens
     lap("backbone and neck")
     let (batchSize, dim) = (batch.count, config.dino.transformer.hiddenDim)
@@ -112,7 +113,7 @@ public final class FocusDETRModel: Module {
       selfAttended.append(attended)
     }
     lap("encoder")
-    let dino = parts.decode(memory: output, input: input, batch: batch, training: isTraining)
+    let dino = parts.decode(memory: output, input: input, batch: batch, training: isTraining, finalLayerOnly: finalLayerOnly)
     lap("query selection and decoder")
     return FocusDETROutput(
       dino: dino, foregroundLogits: foregroundLogits, levels: input.levels, selectedTokens: selection.indices,
@@ -136,7 +137,7 @@ extension FocusDETRModel: StagedDetector {
   public func losses(for batch: DetectorBatch) throws -> TrainingLosses { try losses(for: self(batch), batch: batch) }
   public func detect(_ batch: DetectorBatch) -> [ImageDetections] { detect(batch, lap: { _ in }) }
   public func detect(_ batch: DetectorBatch, lap: (String) -> Void) -> [ImageDetections] {
-    let detections = parts.detections(forward(batch, lap: lap).dino, outputSizes: batch.outputSizes)
+    let detections = parts.detections(forward(batch, lap: lap, finalLayerOnly: true).dino, outputSizes: batch.outputSizes)
     lap("post-processing")
     return detections
   }
