@@ -13,15 +13,13 @@ scorer).
 import argparse
 import json
 import pathlib
-import resource
-import statistics
-import time
 
 import detrex_cpu  # noqa: F401  (must come first)
 
 import torch
 from detectron2.config import LazyConfig, instantiate
 from detectron2.structures import Boxes, Instances
+from step_timing import print_timing
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--arch", choices=["dino", "focus_detr"], default="dino")
@@ -79,15 +77,4 @@ if args.flops_only:
     encoder = sum(v for k, v in per_module.items() if k.endswith((".transformer.encoder", ".transformer.enc_mask_predictor")))
     print(json.dumps({"flops": counter.get_total_flops(), "encoder_flops": encoder}))
     raise SystemExit(0)
-for _ in range(2):
-    step()
-times = []
-for _ in range(args.iterations):
-    start = time.perf_counter()
-    step()
-    times.append((time.perf_counter() - start) * 1000)
-times.sort()
-print(json.dumps({
-    "latency_ms_p50": statistics.median(times), "latency_ms_p95": times[min(len(times) - 1, int(len(times) * 0.95 + 0.999) - 1)],
-    "images_per_second": args.batch_size / (sum(times) / len(times) / 1000),
-    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print_timing(step, args.iterations, args.batch_size)

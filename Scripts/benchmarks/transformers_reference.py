@@ -8,11 +8,9 @@ convolutions; the deformable sampling itself is not counted), measured outside t
 """
 import argparse
 import json
-import resource
-import statistics
-import time
 
 import torch
+from step_timing import print_timing
 from transformers import (DeformableDetrConfig, DeformableDetrForObjectDetection, DetrConfig, DetrForObjectDetection,
                           ResNetConfig)
 
@@ -71,15 +69,4 @@ if args.flops_only:
             model(pixel_values=pixels, pixel_mask=mask)
     print(json.dumps({"flops": counter.get_total_flops()}))
     raise SystemExit(0)
-for _ in range(2):
-    step()
-times = []
-for _ in range(args.iterations):
-    start = time.perf_counter()
-    step()
-    times.append((time.perf_counter() - start) * 1000)
-times.sort()
-print(json.dumps({
-    "latency_ms_p50": statistics.median(times), "latency_ms_p95": times[min(len(times) - 1, int(len(times) * 0.95 + 0.999) - 1)],
-    "images_per_second": args.batch_size / (sum(times) / len(times) / 1000),
-    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print_timing(step, args.iterations, args.batch_size)
