@@ -20,7 +20,8 @@ Writes:
                      encoder's selected proposals, and the post-processed detections
   train.safetensors  two images of different sizes (uint8) with their padding mask and targets, the noised
                      denoising labels and boxes the reference drew (to inject), the denoising
-                     queries' outputs, and the 15 loss terms (unweighted)
+                     queries' outputs, the 15 loss terms (unweighted) and, for parameters along
+                     every path, the norm and the first 2048 entries of the gradient of the weighted total
   meta.json          versions, sizes, denoising layout, loss weights
 
 Focus-DETR's files also hold the foreground logits of every token and the `select_loss` term.
@@ -44,6 +45,15 @@ from detectron2.structures import Boxes, Instances
 from safetensors.torch import save_file
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "Tests/DetectorsTests/Fixtures"
+GRADIENT_PROBES = (
+    "class_embed.0.weight", "class_embed.1.bias", "class_embed.2.weight", "bbox_embed.0.layers.2.weight", "bbox_embed.1.layers.0.weight",
+    "bbox_embed.2.layers.2.bias", "label_enc.weight", "transformer.tgt_embed.weight", "transformer.level_embeds",
+    "transformer.decoder.layers.0.attentions.1.sampling_offsets.weight", "transformer.decoder.layers.1.attentions.0.attn.in_proj_weight",
+    "transformer.decoder.ref_point_head.layers.0.weight", "transformer.encoder.layers.0.ffns.0.layers.1.weight",
+    "transformer.enc_output.weight", "neck.convs.0.conv.weight", "neck.extra_convs.0.norm.weight",
+)
+FOCUS_GRADIENT_PROBES = ("transformer.alpha", "transformer.enc_mask_predictor.layer2.4.weight",
+                         "transformer.encoder.layers.1.attentions.0.attn.in_proj_weight", "transformer.encoder.layers.1.norm2.weight")
 ALIASES = ("transformer.decoder.class_embed.", "transformer.decoder.bbox_embed.", "enhance_MCSP_layerlist.",
            "transformer.encoder.enhance_MCSP.")
 
@@ -176,7 +186,9 @@ def main():
     model = build(arch)
     perturb(model)
     state = {k: (v * 64).round().to(torch.int8).contiguous() for k, v in model.state_dict().items() if not k.startswith(ALIASES)}
-    save_file(state, str(out / "model.safetensors"))
+    metadata = {"script": f"Scripts/goldens/make_detrex_goldens.py --arch {arch}", "torch": torch.__version__,
+                "detrex": "e244e6c3da3e84566728c52c21fb061d23ce0e2f", "detectron2": "70f454304e1a38378200459dd2dbca0f0f4a5ab4"}
+    save_file(state, str(out / "model.safetensors"), metadata=metadata)
     generator = torch.Generator().manual_seed(2)
 
     model.eval()
@@ -206,7 +218,7 @@ def main():
         evaluation[f"detections.{index}.boxes"] = instances.pred_boxes.tensor
         evaluation[f"detections.{index}.scores"] = instances.scores
         evaluation[f"detections.{index}.labels"] = instances.pred_classes
-    save_file({k: v.contiguous() for k, v in evaluation.items()}, str(out / "eval.safetensors"))
+    save_file({k: v.contiguous() for k, v in evaluation.items()}, str(out / "eval.safetensors"), metadata=metadata)
 
     model.train()
     train_batch = inputs([(160, 192), (128, 160)], generator, train=True)
@@ -231,7 +243,16 @@ def main():
         train[f"targets.{index}.boxes"] = target["boxes"]
     for name, value in losses.items():
         train[f"loss.{name}"] = (value / weights[name]).detach().reshape(())
-    save_file({k: v.contiguous() for k, v in train.items()}, str(out / "train.safetensors"))
+    # Gradients of the weighted total (what training back-propagates) for parameters along every path:
+    # heads of both layers (look forward twice), denoising label embedding, content queries, decoder
+    # and encoder layers, proposal projection, neck; Focus-DETR's foreground scorer.
+    sum(losses.values()).backward()
+    parameters = dict(model.named_parameters(remove_duplicate=False))
+    for name in GRADIENT_PROBES + (FOCUS_GRADIENT_PROBES if arch == "focus_detr" else ()):
+        gradient = parameters[name].grad
+        train[f"grad.{name}"] = gradient.flatten()[:2048]  # a sample, and the norm of the whole
+        train[f"grad_norm.{name}"] = gradient.norm()
+    save_file({k: v.contiguous() for k, v in train.items()}, str(out / "train.safetensors"), metadata=metadata)
 
     meta = {
         "made_by": f"Scripts/goldens/make_detrex_goldens.py --arch {arch}",

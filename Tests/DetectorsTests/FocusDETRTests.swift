@@ -83,7 +83,7 @@ import TorchTestSupport
     }
     #expect(losses.terms.last!.name == "select_loss" && losses.terms.last!.weight == 1.5)
     losses.total.backward()
-    #expect(model.selector.alpha.grad != nil, "the top-down factors learn from the foreground loss")
+    DINOTests.expectGradients(of: model, golden)
   }
 
   @Test func configRoundTripsFlatAndRejectsAMismatchedCascade() throws {
