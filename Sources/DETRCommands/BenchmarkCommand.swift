@@ -136,7 +136,8 @@ struct BenchmarkCommand: ParsableCommand {
     if let jsonPath {
       let report: [String: Any] = [
         "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "batch_size": batchSize,
-        "image_size": imageSize, "image_width": width, "threads": Torch.threadCount, "parameters": parameterCount, "latency_ms_p50": p50, "latency_ms_p95": p95,
+        "image_size": imageSize, "image_width": width, "threads": Torch.threadCount, "parameters": parameterCount, "latency_ms_p50": p50,
+        "latency_ms_p95": p95,
         "images_per_second": throughput,
         "peak_rss_mib": peak, "latencies_ms": times,
         "phases_ms_p50": Dictionary(phaseMedians.map { ($0.name, $0.milliseconds) }, uniquingKeysWith: { first, _ in first }),

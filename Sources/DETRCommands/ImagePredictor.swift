@@ -29,7 +29,8 @@ struct ImagePredictor {
     var random = SeededRandom(seed: 0)
     let sample = transform.apply(to: image, imageId: imageId, boxes: [], labels: [], isCrowd: [], random: &random)
     let batch = DetectionBatch(samples: [sample])
-    let detections = withInferenceMode { loaded.detector.detect(batch.detectorBatch)[0] }.filtered(threshold: threshold, limit: maxDetections)
+    let detections = withInferenceMode { loaded.detector.detect(batch.detectorBatch)[0] }.filtered(
+      threshold: threshold, limit: maxDetections)
     return (image, detections)
   }
 

@@ -39,7 +39,10 @@ public struct ForegroundSupervision: Sendable, Equatable {
           continue
         }
         let distances = Tensor.stack(
-          [xs - boxes[.all, 0].view(1, -1), ys - boxes[.all, 1].view(1, -1), boxes[.all, 2].view(1, -1) - xs, boxes[.all, 3].view(1, -1) - ys],
+          [
+            xs - boxes[.all, 0].view(1, -1), ys - boxes[.all, 1].view(1, -1), boxes[.all, 2].view(1, -1) - xs,
+            boxes[.all, 3].view(1, -1) - ys,
+          ],
           dim: -1)  // [cells, m, 4]
         let inside = distances.min(dims: [-1]) .> 0
         let largest = distances.max(dims: [-1])

@@ -17,8 +17,10 @@ public struct ImageDetections: Sendable, Equatable {
   public func clipped(to size: (height: Int, width: Int)) -> ImageDetections {
     let (width, height) = (Double(size.width), Double(size.height))
     let clippedBoxes = boxes.map { box in
-      [Swift.min(Swift.max(box[0], 0), width), Swift.min(Swift.max(box[1], 0), height), Swift.min(Swift.max(box[2], 0), width),
-        Swift.min(Swift.max(box[3], 0), height)]
+      [
+        Swift.min(Swift.max(box[0], 0), width), Swift.min(Swift.max(box[1], 0), height), Swift.min(Swift.max(box[2], 0), width),
+        Swift.min(Swift.max(box[3], 0), height),
+      ]
     }
     let kept = clippedBoxes.indices.filter { clippedBoxes[$0][2] > clippedBoxes[$0][0] && clippedBoxes[$0][3] > clippedBoxes[$0][1] }
     return ImageDetections(scores: kept.map { scores[$0] }, labels: kept.map { labels[$0] }, boxes: kept.map { clippedBoxes[$0] })

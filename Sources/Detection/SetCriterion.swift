@@ -99,7 +99,8 @@ public struct SetCriterion: Sendable {
     var finalMatches: [(queries: [Int], targets: [Int])] = []
     for (suffix, predictions) in named {
       // Two-stage proposals are class-agnostic: every target counts as class 0.
-      let layerTargets = suffix == "_enc" && classAgnosticProposals ? targets.map { MatchTarget(labels: $0.labels.zerosLike(), boxes: $0.boxes) } : targets
+      let layerTargets =
+        suffix == "_enc" && classAgnosticProposals ? targets.map { MatchTarget(labels: $0.labels.zerosLike(), boxes: $0.boxes) } : targets
       let matches = try matcher.match(logits: predictions.logits, boxes: predictions.boxes, targets: layerTargets)
       if suffix.isEmpty { finalMatches = matches }
       let layer = losses(predictions, targets: layerTargets, matches: matches, boxCount: boxCount)

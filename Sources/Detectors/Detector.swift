@@ -93,7 +93,8 @@ public struct ParameterRule: Sendable, Equatable {
   ]
 
   /// Each trainable parameter of `module` with the rate and weight decay the rules give it.
-  public static func assign(_ rules: [ParameterRule], in module: Module) -> [(name: String, tensor: Tensor, rate: Rate, weightDecay: Bool)] {
+  public static func assign(_ rules: [ParameterRule], in module: Module) -> [(name: String, tensor: Tensor, rate: Rate, weightDecay: Bool)]
+  {
     let normalizationModules = Set(
       module.namedModules().filter { $0.module is LayerNorm || $0.module is GroupNorm || $0.module is BatchNorm2d }.map(\.name))
     return module.trainableParameters().map { name, tensor in

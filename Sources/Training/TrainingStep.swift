@@ -41,25 +41,12 @@ func parameterGroups(of detector: any Detector, recipe: TrainingRecipe) -> [Para
     } else {
       groupIndex[key] = groups.count
       let rank = ParameterRule.Rate.allCases.firstIndex(of: rate)! * 2 + (decays ? 0 : 1)
-      groups.append((rank, ParameterGroup(parameters: [(name, tensor)], learningRate: learningRate, weightDecay: decays ? recipe.weightDecay : 0)))
+      groups.append(
+        (rank, ParameterGroup(parameters: [(name, tensor)], learningRate: learningRate, weightDecay: decays ? recipe.weightDecay : 0)))
     }
   }
   // The base group first: progress reports show its rate.
   return groups.sorted { $0.rank < $1.rank }.map(\.group)
-}
-
-extension DetectionBatch {
-  /// The batch as detectors take it: each image's unpadded size, detections reported in the
-  /// original images' pixels, targets as tensors.
-  public var detectorBatch: DetectorBatch {
-    DetectorBatch(
-      images: images, paddingMask: paddingMask, imageSizes: targets.map(\.size), outputSizes: targets.map(\.originalSize),
-      targets: targets.map { target in
-        MatchTarget(
-          labels: Tensor(target.labels, shape: [target.labels.count]),
-          boxes: Tensor(target.boxes.flatMap { $0.map(Float.init) }, shape: [target.boxes.count, 4]))
-      })
-  }
 }
 
 /// Forward, loss, backward, clipping and the optimizer step for one batch. Throws before the

@@ -44,7 +44,8 @@ import TorchTestSupport
   static func batch(_ golden: Goldens, targets: Bool) -> DetectorBatch {
     let mask = golden["padding_mask"]
     let images = normalized(golden["pixels"], mask: mask)
-    expectClose(images[.all, .all, .stride(from: 0, by: 40), .stride(from: 0, by: 40)], golden["images"], relative: 0, absolute: 1e-5, "images")
+    expectClose(
+      images[.all, .all, .stride(from: 0, by: 40), .stride(from: 0, by: 40)], golden["images"], relative: 0, absolute: 1e-5, "images")
     let valid = mask.logicalNot()
     let sizes = (0..<images.size(0)).map { index in
       (height: valid[index, .all, 0].sum().item(Int.self), width: valid[index, 0].sum().item(Int.self))

@@ -48,7 +48,9 @@ import TorchTestSupport
     #expect(output.updatedTokens == [[320, 320], [256, 256]])
     #expect(golden["foreground_counts"].asArray(Int.self) == [320, 320])
     for layer in 0..<2 {
-      #expect(output.selectedTokens[layer].asArray(Int.self) == golden["selected_tokens.\(layer)"].asArray(Int.self), "layer \(layer) keeps the same tokens")
+      #expect(
+        output.selectedTokens[layer].asArray(Int.self) == golden["selected_tokens.\(layer)"].asArray(Int.self),
+        "layer \(layer) keeps the same tokens")
       #expect(
         output.selfAttentionTokens[layer].asArray(Int.self) == golden["self_attention_tokens.\(layer)"].asArray(Int.self),
         "layer \(layer) gives the self-attention to the same tokens")
@@ -89,7 +91,8 @@ import TorchTestSupport
   @Test func configRoundTripsFlatAndRejectsAMismatchedCascade() throws {
     let json = try JSONEncoder().encode(FocusDETRConfig.small)
     let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
-    #expect(object["class_count"] as? Int == 80 && object["cascade"] as? [Double] == [1.0, 0.6], "DINO's fields and Focus-DETR's side by side")
+    #expect(
+      object["class_count"] as? Int == 80 && object["cascade"] as? [Double] == [1.0, 0.6], "DINO's fields and Focus-DETR's side by side")
     #expect(try JSONDecoder().decode(FocusDETRConfig.self, from: json) == .small)
     var wrong = object
     wrong["cascade"] = [1.0, 0.8, 0.6]

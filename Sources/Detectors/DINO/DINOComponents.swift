@@ -39,7 +39,8 @@ final class DINOComponents: @unchecked Sendable {
     decoderLayers = ModuleList(
       (0..<settings.decoderLayers).map { _ in
         DetrexDeformableDecoderLayer(
-          dim: d, heads: settings.heads, levels: config.featureLevels, points: config.decoderPoints, feedForwardDim: settings.feedForwardDim,
+          dim: d, heads: settings.heads, levels: config.featureLevels, points: config.decoderPoints,
+          feedForwardDim: settings.feedForwardDim,
           dropout: settings.dropout)
       })
     queryPositionHead = MLP(inputDim: 2 * d, hiddenDim: d, outputDim: d, layerCount: 2)
@@ -134,7 +135,8 @@ final class DINOComponents: @unchecked Sendable {
     let top = proposalLogits.max(dim: -1).values.topK(queryCount, dim: 1).indices.unsqueezed(dim: -1)
     let selectedFeatures = proposalFeatures.gather(dim: 1, index: top.expanded(to: [count, queryCount, d]))
     // The box head works row by row: on the selected rows only, the same values for a fraction of the work.
-    let selectedBoxLogits = boxHeads[proposalHead](selectedFeatures) + proposals.gather(dim: 1, index: top.expanded(to: [count, queryCount, 4]))
+    let selectedBoxLogits =
+      boxHeads[proposalHead](selectedFeatures) + proposals.gather(dim: 1, index: top.expanded(to: [count, queryCount, 4]))
     let encoderPredictions = LayerPredictions(logits: classHeads[proposalHead](selectedFeatures), boxes: selectedBoxLogits.sigmoid())
     var reference = selectedBoxLogits.detached().sigmoid()
     var target = contentQueries.weight[0..<queryCount].unsqueezed(dim: 0).expanded(to: [count, queryCount, d])
@@ -221,7 +223,8 @@ final class DINOComponents: @unchecked Sendable {
   /// image (those left empty dropped), as detrex's inference and detectron2's post-processing.
   func detections(_ output: DINOOutput, outputSizes: [(height: Int, width: Int)]) -> [ImageDetections] {
     let final = output.layers.last!
-    let detections = PostProcessing.sigmoidTopK(config.detectionsPerImage)(logits: final.logits, boxes: final.boxes, imageSizes: outputSizes)
+    let detections = PostProcessing.sigmoidTopK(config.detectionsPerImage)(
+      logits: final.logits, boxes: final.boxes, imageSizes: outputSizes)
     return zip(detections, outputSizes).map { $0.clipped(to: $1) }
   }
 

@@ -56,9 +56,12 @@ public struct FocusDETRConfig: Codable, Sendable, Equatable {
       throw ConfigError("cascade has \(cascade.count) entries for \(dino.transformer.encoderLayers) encoder layers; give one per layer")
     }
     guard foregroundRanges.count == dino.featureLevels else {
-      throw ConfigError("foreground_ranges has \(foregroundRanges.count) ranges for \(dino.featureLevels) feature levels; give one per level")
+      throw ConfigError(
+        "foreground_ranges has \(foregroundRanges.count) ranges for \(dino.featureLevels) feature levels; give one per level")
     }
-    guard (0...1).contains(foregroundRatio), foregroundRatio > 0, cascade.allSatisfy({ (0...1).contains($0) && $0 > 0 }), selfAttentionTopK > 0 else {
+    guard (0...1).contains(foregroundRatio), foregroundRatio > 0, cascade.allSatisfy({ (0...1).contains($0) && $0 > 0 }),
+      selfAttentionTopK > 0
+    else {
       throw ConfigError("foreground_ratio and cascade entries must be in (0, 1], self_attention_top_k positive")
     }
   }

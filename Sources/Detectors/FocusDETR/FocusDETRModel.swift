@@ -91,8 +91,10 @@ public final class FocusDETRModel: Module {
       let rows = indices.unsqueezed(dim: -1)
       let query = output.gather(dim: 1, index: rows.expanded(to: [batchSize, kept, dim]))
       let position = input.positions.gather(dim: 1, index: rows.expanded(to: [batchSize, kept, dim]))
-      let points = reference.reshaped(batchSize, tokens, levelCount * 2).gather(dim: 1, index: rows.expanded(to: [batchSize, kept, levelCount * 2]))
-        .view(batchSize, kept, levelCount, 2)
+      let points = reference.reshaped(batchSize, tokens, levelCount * 2).gather(
+        dim: 1, index: rows.expanded(to: [batchSize, kept, levelCount * 2])
+      )
+      .view(batchSize, kept, levelCount, 2)
       let categoryScores = withNoGrad {
         let best = parts.proposalClassHead(query).max(dim: -1).values
         let foreground = selection.scores.gather(dim: 1, index: indices)
@@ -126,7 +128,9 @@ public final class FocusDETRModel: Module {
     let supervision = ForegroundSupervision(strides: strides, ranges: config.foregroundRanges)
     let targets = supervision.targets(levels: output.levels, targets: batch.targets, imageSizes: batch.imageSizes)
     terms.append(
-      .init(name: "select_loss", value: supervision.loss(logits: output.foregroundLogits, targets: targets), weight: config.foregroundLossWeight))
+      .init(
+        name: "select_loss", value: supervision.loss(logits: output.foregroundLogits, targets: targets), weight: config.foregroundLossWeight
+      ))
     return TrainingLosses(terms: terms)
   }
 }
