@@ -50,10 +50,9 @@ gflops() { # family, height, width: "total encoder" GFLOP of the official model
   for seed in "${seeds[@]}"; do
     for model in dino focus-detr; do
       run=$out/$model-seed$seed
-      curve=$(python3 -c 'import json,sys; print(" ".join(f"{json.loads(l)["ap50"]:.3f}" for l in open(sys.argv[1]) if "\"ap50\"" in l))' "$run/metrics.jsonl")
-      final=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if "\"ap50\"" in l][-1]; print(f"{r["ap"]:.3f} | {r["ap50"]:.3f}")' "$run/metrics.jsonl")
+      results=$(python3 Scripts/experiments/run_summary.py "$run/metrics.jsonl")
       read -r total encoder < <(bench --weights "$run/last" --image-size 160 --iterations 20)
-      echo "| $model | $seed | $curve | $final | $total | $encoder |"
+      echo "| $model | $seed | $results | $total | $encoder |"
     done
   done
   echo
