@@ -59,7 +59,8 @@ def main():
     state = loaded.get("model", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         parser.error(f"{args.checkpoint}: holds no state dict (expected a dict of tensors, or one under 'model')")
-    tensors = {k: v.contiguous() for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    # clone(): names that share a tensor (detrex lists its heads twice) become separate copies, as safetensors requires
+    tensors = {k: v.contiguous().clone() for k, v in state.items() if not k.endswith("num_batches_tracked")}
     head = next((k for k in ("class_embed.weight", "class_embed.0.weight") if k in tensors), None)
     expected_head = "class_embed.0.weight" if args.family in ("deformable-detr",) + DETREX_FAMILIES else "class_embed.weight"
     focus = any(k.startswith("transformer.enc_mask_predictor.") for k in tensors)
