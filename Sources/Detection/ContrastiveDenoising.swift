@@ -104,15 +104,11 @@ public struct DenoisingGroups: Sendable, Equatable {
   /// `[queryCount + matching, queryCount + matching]`, true where the row's query must not see the
   /// column's: matching queries see no denoising query, and each group sees no other group.
   public func attentionMask(matchingQueries: Int) -> Tensor {
-    let size = queryCount + matchingQueries
-    let groupSize = 2 * maxTargets
-    var blocked = [Bool](repeating: false, count: size * size)
-    for row in 0..<size {
-      for column in 0..<queryCount {
-        blocked[row * size + column] = row >= queryCount || row / groupSize != column / groupSize
-      }
-    }
-    return Tensor(blocked, shape: [size, size])
+    let position = Tensor.arange(queryCount + matchingQueries)
+    let (row, column) = (position.view(-1, 1), position.view(1, -1))
+    let group = position.floorDivided(by: 2 * maxTargets)
+    let blocked = (row .>= queryCount) .| (group.view(-1, 1) .!= group.view(1, -1))
+    return blocked .& (column .< queryCount)
   }
 
   /// For each image, which denoising queries reconstruct which of its boxes: the positive copy of

@@ -20,7 +20,7 @@ public final class ForegroundTokenSelector: @unchecked Sendable {
   /// tokens, d]` (the projected `tokens + positions`, see `FocusDETR`).
   public func callAsFunction(_ features: Tensor, levels: FeatureLevels) -> Tensor {
     let (batch, dim) = (features.size(0), features.size(2))
-    var scores: [Tensor] = Array(repeating: features, count: levels.count)
+    var coarsestFirst: [Tensor] = []
     var coarser: Tensor?
     for level in stride(from: levels.count - 1, through: 0, by: -1) {
       let (start, shape) = (levels.startIndices[level], levels.shapes[level])
@@ -32,10 +32,10 @@ public final class ForegroundTokenSelector: @unchecked Sendable {
         levelFeatures = levelFeatures + (maps * upsampled * factor).permuted(0, 2, 3, 1).reshaped(batch, -1, dim)
       }
       let score = scorer(levelFeatures)
-      scores[level] = score.reshaped(batch, -1)
+      coarsestFirst.append(score.reshaped(batch, -1))
       coarser = score.reshaped(batch, 1, shape.height, shape.width)
     }
-    return Tensor.cat(scores, dim: 1)
+    return Tensor.cat(coarsestFirst.reversed(), dim: 1)
   }
 }
 
@@ -88,9 +88,9 @@ public struct ForegroundSelection: @unchecked Sendable {
     // In float32, as the reference computes them (its truncations depend on it).
     foregroundCounts = valid.map { Int(Float($0) * Float(rho)) + 1 }
     let most = foregroundCounts.max() ?? 0
-    scores = logits.filling(where: mask, with: logits.min().item(Double.self))
+    let filled = logits.filling(where: mask, with: logits.min().item(Double.self))
     let tokens = logits.size(1)
-    let selected = scores
-    indices = cascade.map { ratio in selected.topK(Swift.min(tokens, Int(Float(ratio) * Float(most))), dim: 1).indices }
+    scores = filled
+    indices = cascade.map { ratio in filled.topK(Swift.min(tokens, Int(Float(ratio) * Float(most))), dim: 1).indices }
   }
 }

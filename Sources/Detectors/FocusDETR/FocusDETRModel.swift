@@ -103,14 +103,12 @@ public final class FocusDETRModel: Module {
       let (result, attended) = layer(
         query, position: position, categoryScores: categoryScores, topK: config.selfAttentionTopK, referencePoints: points,
         value: input.tokens, levels: input.levels, valueMask: input.attentionMask)
-      // Each image keeps the updates of its own foreground tokens only (the best ones come first).
+      // Each image keeps the updates of its own foreground tokens only (the best ones come first);
+      // its other kept rows are written back unchanged, so one scatter serves the whole batch.
       let counts = selection.foregroundCounts.map { Swift.min($0, kept) }
-      output = Tensor.stack(
-        (0..<batchSize).map { image in
-          let count = counts[image]
-          return output[image].scattering(
-            dim: 0, index: indices[image, 0..<count].unsqueezed(dim: -1).expanded(to: [count, dim]), source: result[image, 0..<count])
-        }, dim: 0)
+      let written = Tensor(counts, shape: [batchSize, 1, 1]) .> Tensor.arange(kept).view(1, kept, 1)
+      output = output.scattering(
+        dim: 1, index: rows.expanded(to: [batchSize, kept, dim]), source: Tensor.where(written, result, query))
       updated.append(counts)
       selfAttended.append(attended)
     }
