@@ -5,8 +5,9 @@
 // (seed, i) is at least p · 2³²: the mask is made in parallel and vectorized, kept as one byte per
 // element, and does not depend on the thread count. A dropped element is the input times 0, as in
 // libtorch (a NaN or infinity stays non-finite, so a diverging run is still noticed). The seed is
-// one draw from libtorch's default CPU generator per call, so that seeding it (or restoring its
-// state when a run resumes) gives the same masks.
+// one draw per call from the thread's current generator (libtorch's default CPU generator unless
+// ctorch_set_thread_generator named another), so that seeding it (or restoring its state when a run
+// resumes) gives the same masks.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -34,7 +35,7 @@ inline uint32_t mix(uint32_t h) {
 constexpr int64_t grain = 1 << 15;
 
 uint64_t draw_seed() {
-  auto generator = at::detail::getDefaultCPUGenerator();
+  auto generator = ctorch::current_cpu_generator();
   std::lock_guard<std::mutex> lock(generator.mutex());
   return at::check_generator<at::CPUGeneratorImpl>(generator)->random64();
 }

@@ -95,9 +95,17 @@ ctorch_scalar from_scalar(const at::Scalar &value) {
   return result;
 }
 
+// The generator this thread's draws use when they name none (ctorch_set_thread_generator); empty
+// means libtorch's default one. The shim holds its own reference, so freeing the handle is safe.
+thread_local c10::optional<at::Generator> thread_generator;
+
 c10::optional<at::Generator> generator(ctorch_generator handle) {
-  if (handle == nullptr) return c10::nullopt;
+  if (handle == nullptr) return thread_generator;
   return handle->generator;
+}
+
+at::Generator current_cpu_generator() {
+  return thread_generator.has_value() ? *thread_generator : at::detail::getDefaultCPUGenerator();
 }
 
 }  // namespace ctorch
@@ -146,6 +154,9 @@ ctorch_status ctorch_generator_new(uint64_t seed, ctorch_generator *out) {
   return guarded([&] { *out = new ctorch_generator_opaque{at::detail::createCPUGenerator(seed)}; });
 }
 void ctorch_generator_free(ctorch_generator generator) { delete generator; }
+void ctorch_set_thread_generator(ctorch_generator handle) {
+  thread_generator = handle ? c10::optional<at::Generator>(handle->generator) : c10::nullopt;
+}
 ctorch_status ctorch_generator_get_state(ctorch_generator handle, ctorch_tensor *out) {
   return guarded([&] {
     auto generator = handle ? handle->generator : at::detail::getDefaultCPUGenerator();

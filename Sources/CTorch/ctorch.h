@@ -73,9 +73,14 @@ int32_t ctorch_shim_parallel_thread_count(void);
 void ctorch_set_keep_freed_memory(bool keep);
 void ctorch_manual_seed(uint64_t seed);
 
-/* Generators (CPU). A NULL generator argument means the default generator. */
+/* Generators (CPU). A NULL generator argument to a draw means the calling thread's generator: the
+ * one ctorch_set_thread_generator gave it, else libtorch's default one. */
 ctorch_status ctorch_generator_new(uint64_t seed, ctorch_generator *out);
 void ctorch_generator_free(ctorch_generator generator);
+/* Makes `generator` the calling thread's generator for every draw that names none (creation, fills,
+ * ctorch_dropout); NULL gives the thread back to the default generator. The shim keeps its own
+ * reference, so the handle may be freed while it is current. */
+void ctorch_set_thread_generator(ctorch_generator generator);
 /* The state as a uint8 tensor, to checkpoint; NULL generator = default CPU generator. */
 ctorch_status ctorch_generator_get_state(ctorch_generator generator, ctorch_tensor *out);
 ctorch_status ctorch_generator_set_state(ctorch_generator generator, ctorch_tensor state);

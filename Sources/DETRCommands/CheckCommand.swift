@@ -80,8 +80,7 @@ public struct SpiralsDemo {
   public func run(progress: (Int, Double) -> Void = { _, _ in }) -> Result {
     let start = Date()
     let (points, labels) = makeData()
-    Torch.manualSeed(seed)
-    let model = MLP(inputDim: 2, hiddenDim: 64, outputDim: 2, layerCount: 3)
+    let model = Generator(seed: seed).withCurrent { MLP(inputDim: 2, hiddenDim: 64, outputDim: 2, layerCount: 3) }
     let optimizer = AdamW(parameters: model.namedParameters(), learningRate: 1e-2, weightDecay: 1e-4)
     let schedule = CosineSchedule(totalSteps: steps, minimumFactor: 0.05)
     var initialLoss = 0.0

@@ -111,7 +111,13 @@ struct TrainCommand: ParsableCommand {
     if !resume && Trainer.hasCheckpoint(in: URL(fileURLWithPath: output)) {
       throw ValidationError("--output \(output) already holds a run; pass --resume to continue it, or choose another --output")
     }
-    Torch.manualSeed(seed)
+    // Every random draw of the run (initialization, dropout, denoising noise) comes from a generator of
+    // its own, whose state the checkpoints keep: nothing else in the process can shift the sequence.
+    try Generator(seed: seed).withCurrent { try train() }
+  }
+
+  /// Builds the data, the detector and the trainer, resumes when asked, and trains.
+  private func train() throws {
     let (imageFolder, trainFile, validationFile, scale) = try dataset()
     let policy = DetectionDataset.Policy()
     let train = try DetectionDataset(annotationsFile: trainFile, imageDirectory: imageFolder, policy: policy)

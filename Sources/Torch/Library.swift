@@ -42,7 +42,8 @@ public enum Torch {
   /// Tensor handles alive in the process (created through the shim and not yet released).
   public static var liveTensorCount: Int { Int(ctorch_live_tensor_count()) }
 
-  /// Seeds libtorch's default CPU generator (used by `rand`, dropout and init when no generator is given).
+  /// Seeds libtorch's default CPU generator (used by `rand`, dropout and init when no generator is given
+  /// and the thread has none of its own: see `Generator.withCurrent(_:)`).
   public static func manualSeed(_ seed: UInt64) {
     ensureCompatibleShim()
     ctorch_manual_seed(seed)

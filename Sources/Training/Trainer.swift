@@ -85,7 +85,7 @@ public final class Trainer {
     try optimizer.load(stateDict: SafeTensors.load(contentsOf: folder.appendingPathComponent("optimizer.safetensors")).tensors)
     position = try JSONDecoder().decode(TrainingPosition.self, from: Data(contentsOf: folder.appendingPathComponent("trainer.json")))
     if let state = try SafeTensors.load(contentsOf: folder.appendingPathComponent("rng.safetensors")).tensors["default_generator"] {
-      Generator.defaultState = state
+      Generator.currentState = state
     }
     detector.train()
     try metrics.truncate(afterStep: position.step)
@@ -204,7 +204,7 @@ public final class Trainer {
     let extra: [String: Data] = [
       "optimizer.safetensors": try SafeTensors.encode(optimizer.stateDict()),
       "trainer.json": try JSONEncoder().encode(position),
-      "rng.safetensors": try SafeTensors.encode(["default_generator": Generator.defaultState]),
+      "rng.safetensors": try SafeTensors.encode(["default_generator": Generator.currentState]),
     ]
     try DetectorCheckpoint.save(detector, categories: categories, to: folder, extraFiles: extra)
   }

@@ -15,8 +15,7 @@ import TorchTestSupport
   }
 
   @Test func demoLearnsTheSpirals() {
-    // The demo seeds libtorch's default generator, which other tests share.
-    let result = withSeededDefaultGenerator(1) { SpiralsDemo(steps: 150, pointsPerClass: 100, seed: 1).run() }
+    let result = SpiralsDemo(steps: 150, pointsPerClass: 100, seed: 1).run()
     #expect(result.finalLoss < result.initialLoss * 0.5, "loss \(result.initialLoss) -> \(result.finalLoss)")
     #expect(result.accuracy > 0.9, "accuracy \(result.accuracy)")
   }
@@ -48,7 +47,7 @@ import TorchTestSupport
       "predict", "--weights", fixtures.appendingPathComponent("deformable_multi_scale").path, image.path, "--threshold", "0",
       "--max-detections", "7", "--json", json.path, "--output-dir", folder.appendingPathComponent("drawn").path,
     ])
-    try withSeededDefaultGenerator(0) { try command.run() }
+    try withSeededGenerator(0) { try command.run() }
     let results = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [[String: Any]]
     #expect(results.count == 7)
     #expect(

@@ -10,7 +10,7 @@ import TorchTestSupport
   func message(_ arguments: [String]) -> String {
     do {
       var command = try DETRCommand.parseAsRoot(arguments)
-      try withSeededDefaultGenerator(0) { try command.run() }
+      try withSeededGenerator(0) { try command.run() }
       return "no error"
     } catch {
       return DETRCommand.message(for: error)

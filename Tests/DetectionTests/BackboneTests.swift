@@ -20,7 +20,7 @@ import TorchTestSupport
 
   @Test(arguments: [("bottleneck", true, [16, 32, 64, 128]), ("basic", false, [8, 16, 32, 64])])
   func resNetLoadedFromTransformersKeysGivesTheSameFeatures(name: String, bottleneck: Bool, channels: [Int]) throws {
-    let resnet = withSeededDefaultGenerator(0) {
+    let resnet = withSeededGenerator(0) {
       ResNet(blocksPerStage: [2, 1, 2, 1], stemChannels: 8, stageChannels: channels, bottleneck: bottleneck)
     }
     let renamed = BackboneKeys.fromTransformersResNet.rename(stateDict("resnet_\(name)"))
@@ -40,7 +40,7 @@ import TorchTestSupport
   @Test(arguments: [true, false])
   func frozenStagesGiveTheSameOutputsAndGradients(frozenNormalization: Bool) throws {
     func make() -> ResNet {
-      withSeededDefaultGenerator(1) {
+      withSeededGenerator(1) {
         ResNet(
           blocksPerStage: [1, 2, 1, 1], stemChannels: 8, stageChannels: [16, 32, 64, 128], bottleneck: true,
           frozenNormalization: frozenNormalization)
@@ -65,14 +65,14 @@ import TorchTestSupport
   }
 
   @Test func standardDepthsHaveTorchvisionKeysAndShapes() {
-    let resnet = withSeededDefaultGenerator(0) { ResNet(depth: .resNet50) }
+    let resnet = withSeededGenerator(0) { ResNet(depth: .resNet50) }
     let keys = resnet.stateDict().map(\.key)
     #expect(keys.contains("layer1.0.downsample.0.weight") && keys.contains("layer4.2.bn3.running_var") && keys.contains("bn1.running_mean"))
     #expect(!keys.contains { $0.contains("num_batches_tracked") })
     #expect(resnet.stateDict().count == 265, "torchvision's resnet50: 53 convolutions and 53 frozen batch norms of 4 buffers")
     let parameters = resnet.parameters().reduce(0) { $0 + $1.elementCount }
     #expect(parameters == 23_454_912, "ResNet-50 convolutions: 23.45 M weights")
-    let dilated = withSeededDefaultGenerator(0) { ResNet(depth: .resNet18, dilateLastStage: true) }
+    let dilated = withSeededGenerator(0) { ResNet(depth: .resNet18, dilateLastStage: true) }
     let output = withInferenceMode { dilated(Tensor.zeros([1, 3, 64, 64]), stagesOut: [3, 4]) }
     #expect(output.map(\.shape) == [[1, 256, 4, 4], [1, 512, 4, 4]], "DC5 keeps stride 16 in the last stage")
     resnet.freezeStemAndFirstStage()
@@ -89,7 +89,7 @@ import TorchTestSupport
   }
 
   @Test func learnedPositionEncodingEqualsTransformers() throws {
-    let encoding = withSeededDefaultGenerator(0) { LearnedPositionEncoding(featuresPerAxis: 64) }
+    let encoding = withSeededGenerator(0) { LearnedPositionEncoding(featuresPerAxis: 64) }
     try encoding.load(stateDict: ["row_embed.weight": golden["position.row_embed"], "col_embed.weight": golden["position.col_embed"]])
     expectClose(encoding(batch: 2, height: 9, width: 12), golden["position.learned"], "learned")
   }

@@ -8,7 +8,7 @@ import TorchTestSupport
 /// The post-norm blocks write into fresh intermediates in inference; results and gradients stay those of the composition.
 @Suite struct FeedForwardTests {
   @Test func inferenceGivesTheComposedResultAndLeavesTheInputAlone() {
-    let (linear1, linear2, norm, dropout) = withSeededDefaultGenerator(3) { (Linear(8, 32), Linear(32, 8), LayerNorm(8), Dropout(0.1)) }
+    let (linear1, linear2, norm, dropout) = withSeededGenerator(3) { (Linear(8, 32), Linear(32, 8), LayerNorm(8), Dropout(0.1)) }
     dropout.train(false)
     let x = Tensor.randn([2, 5, 8], generator: Generator(seed: 4))
     let before = x.clone()
@@ -24,11 +24,11 @@ import TorchTestSupport
   /// In training (dropout on, the same seed for both), the in-place block gives the composition's
   /// output and the same gradients for the weights and the input.
   @Test func trainingGivesTheComposedOutputAndGradients() {
-    let (linear1, linear2, norm, dropout) = withSeededDefaultGenerator(3) { (Linear(8, 32), Linear(32, 8), LayerNorm(8), Dropout(0.2)) }
+    let (linear1, linear2, norm, dropout) = withSeededGenerator(3) { (Linear(8, 32), Linear(32, 8), LayerNorm(8), Dropout(0.2)) }
     let input = Tensor.randn([2, 5, 8], generator: Generator(seed: 4))
     func gradients(_ block: (Tensor) -> Tensor) -> [Tensor] {
       let x = input.clone().requiringGrad()
-      let output = withSeededDefaultGenerator(11) { block(x) }
+      let output = withSeededGenerator(11) { block(x) }
       (output * Tensor.randn([2, 5, 8], generator: Generator(seed: 12))).sum().backward()
       defer { for parameter in [linear1.weight, linear2.weight, norm.weight!] { parameter.grad = nil } }
       return [output.detached(), x.grad!, linear1.weight.grad!, linear2.weight.grad!, norm.weight!.grad!]

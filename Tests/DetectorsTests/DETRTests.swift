@@ -13,7 +13,7 @@ import TorchTestSupport
 
   @Test func transformersCheckpointGivesTheSameLogitsAndBoxes() throws {
     let folder = Self.fixture("detr_r50_small")
-    let model = try withSeededDefaultGenerator(0) { try DETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
+    let model = try withSeededGenerator(0) { try DETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
     #expect(model.config.backbone.blocksPerStage == [3, 4, 6, 3] && model.config.transformer.queries == 12 && model.config.classCount == 5)
     let expected = try Goldens(folder.appendingPathComponent("expected.safetensors"))
     let padding = expected["pixel_mask"] .== 0
@@ -24,7 +24,7 @@ import TorchTestSupport
   }
 
   @Test func referenceKeysForTheR50Preset() {
-    let model = withSeededDefaultGenerator(0) { DETRModel(config: .r50) }
+    let model = withSeededGenerator(0) { DETRModel(config: .r50) }
     let keys = Set(model.stateDict().map(\.key))
     for key in [
       "backbone.0.body.layer4.2.bn3.running_var", "transformer.encoder.layers.5.self_attn.in_proj_weight",
@@ -57,7 +57,7 @@ import TorchTestSupport
     }
     try config.replacingOccurrences(of: "\"num_queries\": 12", with: "\"num_queries\": 13")
       .write(to: folder.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
-    #expect { try withSeededDefaultGenerator(0) { try DETRModel.load(transformers: TransformersCheckpoint(folder: folder)) } } throws: {
+    #expect { try withSeededGenerator(0) { try DETRModel.load(transformers: TransformersCheckpoint(folder: folder)) } } throws: {
       "\($0)".contains("query_embed.weight: expected shape [13, 32], found [12, 32]")
     }
     let truncated = try Data(contentsOf: source.appendingPathComponent("model.safetensors"))
@@ -69,7 +69,7 @@ import TorchTestSupport
 @Suite struct ConditionalDETRTests {
   @Test func transformersCheckpointGivesTheSameLogitsAndBoxes() throws {
     let folder = DETRTests.fixture("conditional_detr_r50_small")
-    let model = try withSeededDefaultGenerator(0) { try ConditionalDETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
+    let model = try withSeededGenerator(0) { try ConditionalDETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
     #expect(model.config.transformer.decoderLayers == 3 && model.config.classCount == 5)
     let expected = try Goldens(folder.appendingPathComponent("expected.safetensors"))
     let output = withInferenceMode { model(images: expected["pixel_values"], paddingMask: expected["pixel_mask"] .== 0) }
@@ -79,7 +79,7 @@ import TorchTestSupport
   }
 
   @Test func referenceKeysAndSizeForTheR50Preset() {
-    let model = withSeededDefaultGenerator(0) { ConditionalDETRModel(config: .r50) }
+    let model = withSeededGenerator(0) { ConditionalDETRModel(config: .r50) }
     let keys = Set(model.stateDict().map(\.key))
     for key in [
       "transformer.decoder.layers.0.ca_qpos_proj.weight", "transformer.decoder.layers.5.ca_qpos_sine_proj.bias",

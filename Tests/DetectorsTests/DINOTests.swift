@@ -29,7 +29,7 @@ import TorchTestSupport
   }
 
   static func model() throws -> DINOModel {
-    let model = withSeededDefaultGenerator(0) { DINOModel(config: config) }
+    let model = withSeededGenerator(0) { DINOModel(config: config) }
     try model.load(stateDict: DINOModel.stateDict(fromDetrex: detrexState(), source: "fixture"))
     return model
   }
@@ -134,7 +134,7 @@ import TorchTestSupport
     ]
     let groups = denoising.groups(for: targets)!
     #expect(groups.groupCount == 5 && groups.queryCount == 20)
-    let noised = withSeededDefaultGenerator(3) { denoising.noised(targets, groups: groups) }
+    let noised = withSeededGenerator(3) { denoising.noised(targets, groups: groups) }
     #expect(noised.labels.shape == [20] && noised.boxes.shape == [20, 4])
     // Corners of positives move by less than half the size, of negatives by half to once the size.
     let original = Boxes.centerToCorners(Tensor.cat([targets[0].boxes], dim: 0).repeated([10, 1]))
@@ -144,7 +144,7 @@ import TorchTestSupport
     #expect(ratio[.stride(from: 0, by: 2)].max().item(Float.self) < 1.0001)
     // Clamping to the image can shorten a negative's move, so only the unclamped ones are checked.
     #expect(denoising.groups(for: [targets[1]]) == nil)
-    let same = withSeededDefaultGenerator(3) { denoising.noised(targets, groups: groups) }
+    let same = withSeededGenerator(3) { denoising.noised(targets, groups: groups) }
     #expect(same.labels.asArray(Int.self) == noised.labels.asArray(Int.self), "the seed fixes the noise")
   }
 

@@ -15,7 +15,7 @@ import TorchTestSupport
   ])
   func transformersCheckpointGivesTheSameLogitsAndBoxes(name: String) throws {
     let folder = DETRTests.fixture(name)
-    let model = try withSeededDefaultGenerator(0) { try DeformableDETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
+    let model = try withSeededGenerator(0) { try DeformableDETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
     let expected = try Goldens(folder.appendingPathComponent("expected.safetensors"))
     let output = withInferenceMode { model(images: expected["pixel_values"], paddingMask: expected["pixel_mask"] .== 0) }
     expectClose(output.final.logits, expected["logits"], relative: 0, absolute: 1e-4, "\(name) logits")
@@ -40,11 +40,11 @@ import TorchTestSupport
   @Test func presetsHaveTheReferenceKeysAndSizes() {
     let expectations: [(DeformableDETRConfig, Double)] = [(.r50, 40.070e6), (.r50SingleScale, 34.067e6), (.r50TwoStage, 41.182e6)]
     for (config, parameters) in expectations {
-      let model = withSeededDefaultGenerator(0) { DeformableDETRModel(config: config) }
+      let model = withSeededGenerator(0) { DeformableDETRModel(config: config) }
       let count = model.parameters().reduce(0) { $0 + $1.elementCount }
       #expect(abs(Double(count) - parameters) < 0.01e6, "\(config.featureLevels) levels, two-stage \(config.twoStage): \(count)")
     }
-    let refined = withSeededDefaultGenerator(0) { DeformableDETRModel(config: .r50BoxRefinement) }
+    let refined = withSeededGenerator(0) { DeformableDETRModel(config: .r50BoxRefinement) }
     let keys = Set(refined.stateDict().map(\.key))
     #expect(keys.contains("transformer.decoder.bbox_embed.5.layers.2.bias") && keys.contains("bbox_embed.5.layers.2.bias"))
     #expect(

@@ -24,7 +24,7 @@ import TorchTestSupport
   }
 
   static func model() throws -> FocusDETRModel {
-    let model = try withSeededDefaultGenerator(0) { try FocusDETRModel(config: config) }
+    let model = try withSeededGenerator(0) { try FocusDETRModel(config: config) }
     var state = try DINOTests.detrexState(folder)
     // The official state dict's aliases of the proposal class head, as a real checkpoint has them.
     for parameter in ["weight", "bias"] {

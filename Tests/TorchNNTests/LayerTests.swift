@@ -10,10 +10,10 @@ import TorchTestSupport
   let golden = layerGoldens
 
   @Test func seededInitialisationEqualsPyTorch() throws {
-    let (linear, conv, attention) = withSeededDefaultGenerator(11) {
+    let (linear, conv, attention) = withSeededGenerator(11) {
       (Linear(5, 3), Conv2d(4, 6, kernelSize: 3, groups: 2), MultiheadAttention(embedDim: 8, headCount: 2))
     }
-    let embedding = withSeededDefaultGenerator(12) { Embedding(4, 3) }
+    let embedding = withSeededGenerator(12) { Embedding(4, 3) }
     for (name, module) in [("init.linear", linear), ("init.conv", conv), ("init.mha", attention), ("init.embedding", embedding)]
       as [(String, Module)]
     {
@@ -27,7 +27,7 @@ import TorchTestSupport
   }
 
   @Test func multiheadAttentionEqualsPyTorch() throws {
-    let attention = withSeededDefaultGenerator(0) { MultiheadAttention(embedDim: 8, headCount: 2) }
+    let attention = withSeededGenerator(0) { MultiheadAttention(embedDim: 8, headCount: 2) }
     try attention.load(stateDict: golden.stateDict("mha"))
     let query = golden["mha.query"].clone().requiringGrad()
     let (output, weights) = attention(
@@ -42,7 +42,7 @@ import TorchTestSupport
   }
 
   @Test func multiheadAttentionWithOtherKeyAndValueWidths() throws {
-    let attention = withSeededDefaultGenerator(0) { MultiheadAttention(embedDim: 8, headCount: 4, keyDim: 5, valueDim: 3) }
+    let attention = withSeededGenerator(0) { MultiheadAttention(embedDim: 8, headCount: 4, keyDim: 5, valueDim: 3) }
     #expect(attention.stateDict().map(\.key) == golden.keyList("mha_kv.keys"))
     try attention.load(stateDict: golden.stateDict("mha_kv"))
     let (output, weights) = attention(
@@ -52,8 +52,8 @@ import TorchTestSupport
   }
 
   @Test func batchFirstEqualsSequenceFirst() {
-    let attention = withSeededDefaultGenerator(3) { MultiheadAttention(embedDim: 8, headCount: 2, batchFirst: true) }
-    let sequenceFirst = withSeededDefaultGenerator(4) { MultiheadAttention(embedDim: 8, headCount: 2) }
+    let attention = withSeededGenerator(3) { MultiheadAttention(embedDim: 8, headCount: 2, batchFirst: true) }
+    let sequenceFirst = withSeededGenerator(4) { MultiheadAttention(embedDim: 8, headCount: 2) }
     try! sequenceFirst.load(stateDict: Dictionary(uniqueKeysWithValues: attention.stateDict().map { ($0.key, $0.tensor) }))
     let q = Tensor.randn([2, 4, 8], generator: Generator(seed: 1))
     let a = attention(query: q, key: q, value: q).output
@@ -95,7 +95,7 @@ import TorchTestSupport
   }
 
   @Test func detrMLPEqualsPyTorch() throws {
-    let mlp = withSeededDefaultGenerator(0) { MLP(inputDim: 6, hiddenDim: 10, outputDim: 4, layerCount: 3) }
+    let mlp = withSeededGenerator(0) { MLP(inputDim: 6, hiddenDim: 10, outputDim: 4, layerCount: 3) }
     let expected = golden.stateDict("mlp")
     #expect(Set(mlp.stateDict().map(\.key)) == Set(expected.keys))
     try mlp.load(stateDict: expected)
@@ -105,7 +105,7 @@ import TorchTestSupport
   @Test func dropoutIsIdentityInEvaluationAndScalesInTraining() {
     let dropout = Dropout(0.5)
     let x = Tensor.ones([1000])
-    let trained = withSeededDefaultGenerator(0) { dropout(x).asArray(Float.self) }
+    let trained = withSeededGenerator(0) { dropout(x).asArray(Float.self) }
     #expect(Set(trained).isSubset(of: [0, 2]))
     #expect((350...650).contains(trained.filter { $0 == 0 }.count))
     dropout.eval()
@@ -114,7 +114,7 @@ import TorchTestSupport
 
   /// Our composite layers against finite differences, in float64.
   @Test func compositeLayersMatchFiniteDifferences() {
-    let attention = withSeededDefaultGenerator(5) { MultiheadAttention(embedDim: 4, headCount: 2) }
+    let attention = withSeededGenerator(5) { MultiheadAttention(embedDim: 4, headCount: 2) }
     attention.to(dtype: .float64)
     #expect(attention.parameters().allSatisfy { $0.dtype == .float64 && $0.requiresGrad })
     let memory = Tensor.randn([3, 1, 4], dtype: .float64, generator: Generator(seed: 2))

@@ -23,7 +23,7 @@ private final class Tiny: Module {
 
 @Suite struct ModuleTests {
   @Test func stateDictKeysAndOrderEqualPyTorch() {
-    let tiny = withSeededDefaultGenerator(0) { Tiny() }
+    let tiny = withSeededGenerator(0) { Tiny() }
     #expect(tiny.stateDict().map(\.key) == layerGoldens.keyList("tiny.keys"))
     #expect(
       tiny.namedParameters().map(\.name) == [
@@ -32,7 +32,7 @@ private final class Tiny: Module {
   }
 
   @Test func stateDictRoundTripsThroughSafeTensorsIntoAFreshModule() throws {
-    let trained = withSeededDefaultGenerator(1) { Tiny() }
+    let trained = withSeededGenerator(1) { Tiny() }
     withNoGrad { trained.head.weight += 1 }
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("module-\(UUID())")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -40,7 +40,7 @@ private final class Tiny: Module {
     let file = directory.appendingPathComponent("model.safetensors")
     try SafeTensors.save(Dictionary(uniqueKeysWithValues: trained.stateDict().map { ($0.key, $0.tensor) }), to: file)
 
-    let fresh = withSeededDefaultGenerator(2) { Tiny() }
+    let fresh = withSeededGenerator(2) { Tiny() }
     let report = try fresh.load(stateDict: SafeTensors.load(contentsOf: file).tensors)
     #expect(report.isComplete && report.loaded.count == 11)
     for ((key, a), (_, b)) in zip(trained.stateDict(), fresh.stateDict()) {
@@ -55,7 +55,7 @@ private final class Tiny: Module {
   }
 
   @Test func strictLoadReportsEveryMismatchAndChangesNothing() {
-    let module = withSeededDefaultGenerator(0) { Tiny() }
+    let module = withSeededGenerator(0) { Tiny() }
     let before = module.head.weight.clone()
     var state = Dictionary(uniqueKeysWithValues: module.stateDict().map { ($0.key, $0.tensor.clone()) })
     state["head.weight"] = Tensor.zeros([3, 4])
@@ -81,7 +81,7 @@ private final class Tiny: Module {
   }
 
   @Test func trainingModeFreezingAndDtypeConversion() {
-    let module = withSeededDefaultGenerator(0) { Tiny() }
+    let module = withSeededGenerator(0) { Tiny() }
     #expect(module.namedModules().allSatisfy { $0.module.isTraining })
     module.eval()
     #expect(module.namedModules().allSatisfy { !$0.module.isTraining })

@@ -76,13 +76,23 @@ public func expectGradientMatchesFiniteDifferences(
     analytic, Tensor(numeric, shape: input.shape), relative: tolerance, absolute: tolerance, "gradient", sourceLocation: sourceLocation)
 }
 
-/// Serializes tests that seed and draw from libtorch's default generator (directly or by building
-/// layers), since Swift Testing runs tests in parallel and the generator is process-wide.
-public func withSeededDefaultGenerator<Result>(_ seed: UInt64, _ body: () throws -> Result) rethrows -> Result {
-  defaultGeneratorLock.lock()
-  defer { defaultGeneratorLock.unlock() }
-  Torch.manualSeed(seed)
+/// Runs `body` with a fresh generator seeded with `seed` as this thread's generator: every draw in it
+/// that names no generator (creation, parameter initialization, dropout) comes from that generator, so
+/// tests running in parallel on other threads neither disturb the sequence nor see it. The sequence is
+/// the one libtorch's default generator gives after `manual_seed(seed)`.
+public func withSeededGenerator<Result>(_ seed: UInt64, _ body: () throws -> Result) rethrows -> Result {
+  try Generator(seed: seed).withCurrent(body)
+}
+
+/// Runs `body` while no other test changes libtorch's process-wide thread count: for tests that set
+/// it, and for tests that compare two runs bit for bit (a reduction split over another number of
+/// threads may round differently).
+public func withExclusiveThreadCount<Result>(_ body: () throws -> Result) rethrows -> Result {
+  threadCountLock.lock()
+  defer { threadCountLock.unlock() }
+  let previous = Torch.threadCount
+  defer { Torch.threadCount = previous }
   return try body()
 }
 
-private let defaultGeneratorLock = NSLock()
+private let threadCountLock = NSLock()

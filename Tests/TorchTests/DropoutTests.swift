@@ -4,12 +4,12 @@ import Torch
 import TorchTestSupport
 
 /// Dropout in training (on the CPU, the shim's counter-based mask): the share dropped, the scale of
-/// the rest, the gradient, reproducibility from the default generator's seed, thread independence.
+/// the rest, the gradient, reproducibility from the generator's seed, thread independence.
 @Suite(.serialized) struct DropoutTests {
   let probability = 0.1
 
   func dropped(_ input: Tensor, seed: UInt64) -> [Float] {
-    withSeededDefaultGenerator(seed) { Functional.dropout(input, probability: probability, training: true).asArray(Float.self) }
+    withSeededGenerator(seed) { Functional.dropout(input, probability: probability, training: true).asArray(Float.self) }
   }
 
   @Test func dropsAboutTheProbabilityAndScalesTheRest() {
@@ -32,8 +32,8 @@ import TorchTestSupport
   }
 
   @Test func gradientIsTheMaskScaled() {
-    let x = withSeededDefaultGenerator(1) { Tensor.rand([64, 33]) + 0.5 }.requiringGrad()
-    let y = withSeededDefaultGenerator(2) { Functional.dropout(x, probability: probability, training: true) }
+    let x = withSeededGenerator(1) { Tensor.rand([64, 33]) + 0.5 }.requiringGrad()
+    let y = withSeededGenerator(2) { Functional.dropout(x, probability: probability, training: true) }
     (y * 3).sum().backward()
     let scale = Float(1 / (1 - probability))
     let expected = y.asArray(Float.self).map { $0 == 0 ? Float(0) : 3 * scale }
@@ -44,7 +44,7 @@ import TorchTestSupport
     let input = Tensor.ones([257, 129])
     #expect(dropped(input, seed: 5) == dropped(input, seed: 5))
     #expect(dropped(input, seed: 5) != dropped(input, seed: 6))
-    let (first, second) = withSeededDefaultGenerator(5) {
+    let (first, second) = withSeededGenerator(5) {
       (
         Functional.dropout(input, probability: probability, training: true).asArray(Float.self),
         Functional.dropout(input, probability: probability, training: true).asArray(Float.self)
@@ -55,18 +55,45 @@ import TorchTestSupport
 
   @Test func theMaskDoesNotDependOnTheThreadCount() {
     let input = Tensor.ones([300, 1000])
-    let threads = Torch.threadCount
-    defer { Torch.threadCount = threads }
-    Torch.threadCount = 1
-    let single = dropped(input, seed: 9)
-    Torch.threadCount = 2
-    #expect(dropped(input, seed: 9) == single)
+    withExclusiveThreadCount {
+      Torch.threadCount = 1
+      let single = dropped(input, seed: 9)
+      Torch.threadCount = 2
+      #expect(dropped(input, seed: 9) == single)
+    }
+  }
+
+  /// Draws inside a generator's scope come from it alone: reseeding the default generator meanwhile
+  /// changes nothing, and a scope on another thread meanwhile draws its own sequence.
+  @Test func aScopedGeneratorIsApartFromTheDefaultOneAndOtherThreads() {
+    let input = Tensor.ones([64, 65])
+    let masks = { (count: Int, between: () -> Void) -> [[Float]] in
+      (0..<count).map { _ in
+        between()
+        return Functional.dropout(input, probability: probability, training: true).asArray(Float.self)
+      }
+    }
+    let expected = Generator(seed: 11).withCurrent { masks(3) {} }
+    nonisolated(unsafe) var onTheOtherThread: [Float] = []  // written before `done` is signalled
+    let reseeded = Generator(seed: 11).withCurrent { () -> [[Float]] in
+      let done = DispatchSemaphore(value: 0)
+      let other = Thread {
+        onTheOtherThread = Generator(seed: 3).withCurrent { Tensor.rand([8]).asArray(Float.self) }
+        done.signal()
+      }
+      other.start()
+      done.wait()
+      return masks(3) { Torch.manualSeed(3) }
+    }
+    #expect(reseeded == expected)
+    #expect(expected[0] != expected[1] && expected[1] != expected[2], "each call draws another mask")
+    #expect(onTheOtherThread == Generator(seed: 3).withCurrent { Tensor.rand([8]).asArray(Float.self) })
   }
 
   /// Kept elements are exactly input × 1/(1-p), dropped ones input × 0 as in libtorch: a NaN or an
   /// infinity in the input stays non-finite, so a diverging run is still seen.
   @Test func keptValuesAreScaledExactlyAndNonFiniteInputsStayNonFinite() {
-    let input = withSeededDefaultGenerator(3) { Tensor.randn([999, 37]) }
+    let input = withSeededGenerator(3) { Tensor.randn([999, 37]) }
     let values = input.asArray(Float.self)
     let output = dropped(input, seed: 4)
     let scale = Float(1 / (1 - probability))

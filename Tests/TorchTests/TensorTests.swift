@@ -85,21 +85,21 @@ import TorchTestSupport
   }
 
   @Test func threadCountCanBeSet() {
-    let previous = Torch.threadCount
-    Torch.threadCount = 1
-    #expect(Torch.threadCount == 1)
-    Torch.threadCount = previous
+    withExclusiveThreadCount {
+      Torch.threadCount = 1
+      #expect(Torch.threadCount == 1)
+    }
   }
 
   /// The shim's kernels (fused attention, dropout, max pool) split their loops with libtorch's
   /// parallel_for, which runs everything on the calling thread unless the shim is compiled with OpenMP.
   @Test func theShimsOwnKernelsRunOnEveryThread() {
-    let previous = Torch.threadCount
-    defer { Torch.threadCount = previous }
-    Torch.threadCount = 1
-    #expect(Torch.shimParallelThreadCount == 1)
-    Torch.threadCount = 2
-    #expect(Torch.shimParallelThreadCount == 2)
+    withExclusiveThreadCount {
+      Torch.threadCount = 1
+      #expect(Torch.shimParallelThreadCount == 1)
+      Torch.threadCount = 2
+      #expect(Torch.shimParallelThreadCount == 2)
+    }
   }
 }
 

@@ -22,12 +22,12 @@ import TorchTestSupport
   func ourCheckpointsRoundTripWithTheSameOutputs(name: String) throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
-    let original = try withSeededDefaultGenerator(0) { try DetectorCheckpoint.load(Self.fixtures.appendingPathComponent(name)) }
+    let original = try withSeededGenerator(0) { try DetectorCheckpoint.load(Self.fixtures.appendingPathComponent(name)) }
     #expect(original.categories.count == 5 && original.categories.categoryId(ofIndex: 3) == 3)
     let saved = folder.appendingPathComponent("model")
     try DetectorCheckpoint.save(original.detector, categories: original.categories, to: saved)
     try DetectorCheckpoint.save(original.detector, categories: original.categories, to: saved)  // replacing works too
-    let reloaded = try withSeededDefaultGenerator(1) { try DetectorCheckpoint.load(saved) }
+    let reloaded = try withSeededGenerator(1) { try DetectorCheckpoint.load(saved) }
     #expect(reloaded.categories == original.categories && reloaded.detector.kind == original.detector.kind)
     let expected = try Goldens(Self.fixtures.appendingPathComponent("\(name)/expected.safetensors"))
     let (images, mask) = (expected["pixel_values"], expected["pixel_mask"] .== 0)
@@ -44,14 +44,14 @@ import TorchTestSupport
   @Test func brokenCheckpointsGiveClearErrors() throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
-    let source = try withSeededDefaultGenerator(0) { try DetectorCheckpoint.load(Self.fixtures.appendingPathComponent("detr_r50_small")) }
+    let source = try withSeededGenerator(0) { try DetectorCheckpoint.load(Self.fixtures.appendingPathComponent("detr_r50_small")) }
     let saved = folder.appendingPathComponent("model")
     try DetectorCheckpoint.save(source.detector, categories: source.categories, to: saved)
     // A config for another family with these weights.
     var config = try JSONSerialization.jsonObject(with: Data(contentsOf: saved.appendingPathComponent("config.json"))) as! [String: Any]
     config["model"] = "deformable-detr"
     try JSONSerialization.data(withJSONObject: config).write(to: saved.appendingPathComponent("config.json"))
-    #expect { try withSeededDefaultGenerator(0) { try DetectorCheckpoint.load(saved) } } throws: {
+    #expect { try withSeededGenerator(0) { try DetectorCheckpoint.load(saved) } } throws: {
       "\($0)".contains("is not a valid deformable-detr config")
     }
     // Truncated weights.
@@ -59,14 +59,14 @@ import TorchTestSupport
     let weights = saved.appendingPathComponent("model.safetensors")
     let bytes = try Data(contentsOf: weights)
     try bytes.prefix(bytes.count - 100).write(to: weights)
-    #expect { try withSeededDefaultGenerator(0) { try DetectorCheckpoint.load(saved) } } throws: { "\($0)".contains("model.safetensors") }
+    #expect { try withSeededGenerator(0) { try DetectorCheckpoint.load(saved) } } throws: { "\($0)".contains("model.safetensors") }
     #expect { try DetectorCheckpoint.load(folder) } throws: { "\($0)".contains("config.json") }
   }
 
   @Test func aSaveInterruptedBetweenItsTwoMovesLeavesTheOldCheckpointLoadable() throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
-    let source = try withSeededDefaultGenerator(0) { try DetectorCheckpoint.load(Self.fixtures.appendingPathComponent("detr_r50_small")) }
+    let source = try withSeededGenerator(0) { try DetectorCheckpoint.load(Self.fixtures.appendingPathComponent("detr_r50_small")) }
     let saved = folder.appendingPathComponent("last")
     try DetectorCheckpoint.save(source.detector, categories: source.categories, to: saved)
     // The state a kill leaves right after the old checkpoint was moved aside, with a half-written new one.
@@ -74,7 +74,7 @@ import TorchTestSupport
     let partial = folder.appendingPathComponent(".last.partial-1")
     try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
     try Data("{".utf8).write(to: partial.appendingPathComponent("config.json"))
-    let recovered = try withSeededDefaultGenerator(0) { try DetectorCheckpoint.load(saved) }
+    let recovered = try withSeededGenerator(0) { try DetectorCheckpoint.load(saved) }
     #expect(recovered.detector.kind == .detr && recovered.categories == source.categories)
   }
 }

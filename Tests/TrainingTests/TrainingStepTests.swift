@@ -49,7 +49,7 @@ import TorchTestSupport
   }
 
   @Test func aFewStepsReduceTheLossOfEveryFamily() throws {
-    let detectors = withSeededDefaultGenerator(0) { Self.detectors() }
+    let detectors = withSeededGenerator(0) { Self.detectors() }
     let batch = Self.batch()
     for detector in detectors {
       // The denoising noise drawn once, so that the batch is the same problem at every step.
@@ -77,7 +77,7 @@ import TorchTestSupport
   }
 
   @Test func aNonFiniteLossStopsBeforeTheWeightsChange() throws {
-    let detector = withSeededDefaultGenerator(0) { Self.detectors()[0] }
+    let detector = withSeededGenerator(0) { Self.detectors()[0] }
     let optimizer = AdamW(groups: parameterGroups(of: detector, recipe: .reference(for: .detr)))
     var batch = Self.batch()
     batch.images = batch.images * Double.nan
@@ -92,7 +92,7 @@ import TorchTestSupport
   }
 
   @Test func parameterGroupsFollowTheReferenceRecipes() {
-    let detector = withSeededDefaultGenerator(0) { Self.detectors()[2] }
+    let detector = withSeededGenerator(0) { Self.detectors()[2] }
     let groups = parameterGroups(of: detector, recipe: .reference(for: .deformableDETR))
     #expect(groups.map(\.learningRate) == [2e-4, 2e-5, 2e-5])
     #expect(groups[1].parameters.allSatisfy { $0.name.contains("sampling_offsets") || $0.name.contains("reference_points") })
@@ -102,7 +102,7 @@ import TorchTestSupport
   @Test func dinoTrainsItsNormsWithoutWeightDecayAndItsBackboneSlower() {
     var config = DINOConfig.small
     config.classCount = 3
-    let detector = withSeededDefaultGenerator(0) { DINOModel(config: config) }
+    let detector = withSeededGenerator(0) { DINOModel(config: config) }
     let groups = parameterGroups(of: detector, recipe: .reference(for: .dino))
     // The backbone's norms are frozen batch norms here (BackboneConfig.makeResNet), without parameters.
     #expect(groups.map(\.learningRate) == [1e-4, 1e-4, 1e-5])
