@@ -10,6 +10,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
   case deformableDETR = "deformable-detr"
   case dino = "dino"
   case focusDETR = "focus-detr"
+  case smcaDETR = "smca-detr"
 
   /// Preset names of this family.
   public var presets: [String] {
@@ -19,6 +20,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case .deformableDETR: ["r50", "r50-single-scale", "r50-box-refinement", "r50-two-stage", "small"]
     case .dino: ["r50-4scale", "r50-4scale-24ep", "r50-5scale", "small"]
     case .focusDETR: ["r50-4scale", "r50-4scale-36ep", "small"]
+    case .smcaDETR: ["r50", "small"]
     }
   }
 }
@@ -119,22 +121,23 @@ public protocol SetPredictionDetector: Detector {
   func makeCriterion() -> SetCriterion
   /// Whether to train the auxiliary decoder-layer losses.
   var usesAuxiliaryLoss: Bool { get }
-  /// `images [batch, 3, H, W]` normalized, `paddingMask [batch, H, W]` true on padding.
-  func callAsFunction(images: Tensor, paddingMask: Tensor) -> DetectorOutput
+  /// The forward pass: each decoder layer's predictions for the batch's images (SMCA-DETR also reads
+  /// the images' unpadded sizes, to place its spatial priors).
+  func predictions(for batch: DetectorBatch) -> DetectorOutput
 }
 
 extension SetPredictionDetector {
   public var parameterRules: [ParameterRule] { ParameterRule.detrStyle }
 
   public func losses(for batch: DetectorBatch) throws -> TrainingLosses {
-    let output = self(images: batch.images, paddingMask: batch.paddingMask)
+    let output = predictions(for: batch)
     return try makeCriterion()(
       output.final, auxiliary: usesAuxiliaryLoss ? output.auxiliary : [], encoder: output.encoder, targets: batch.targets
     ).trainingLosses
   }
 
   public func detect(_ batch: DetectorBatch) -> [ImageDetections] {
-    let output = self(images: batch.images, paddingMask: batch.paddingMask)
+    let output = predictions(for: batch)
     return postProcessing(logits: output.final.logits, boxes: output.final.boxes, imageSizes: batch.outputSizes)
   }
 }
@@ -149,6 +152,7 @@ extension SetLossSettings {
 }
 
 extension DETRModel: SetPredictionDetector {
+  public func predictions(for batch: DetectorBatch) -> DetectorOutput { self(images: batch.images, paddingMask: batch.paddingMask) }
   public var kind: ModelKind { .detr }
   public var postProcessing: PostProcessing { .softmax }
   public var usesAuxiliaryLoss: Bool { config.loss.auxiliaryLoss }
@@ -159,6 +163,7 @@ extension DETRModel: SetPredictionDetector {
 }
 
 extension ConditionalDETRModel: SetPredictionDetector {
+  public func predictions(for batch: DetectorBatch) -> DetectorOutput { self(images: batch.images, paddingMask: batch.paddingMask) }
   public var kind: ModelKind { .conditionalDETR }
   public var postProcessing: PostProcessing { .sigmoidTopK(100) }
   public var usesAuxiliaryLoss: Bool { config.loss.auxiliaryLoss }
@@ -169,6 +174,7 @@ extension ConditionalDETRModel: SetPredictionDetector {
 }
 
 extension DeformableDETRModel: SetPredictionDetector {
+  public func predictions(for batch: DetectorBatch) -> DetectorOutput { self(images: batch.images, paddingMask: batch.paddingMask) }
   public var kind: ModelKind { .deformableDETR }
   public var postProcessing: PostProcessing { .sigmoidTopK(100) }
   public var usesAuxiliaryLoss: Bool { config.loss.auxiliaryLoss }
@@ -199,6 +205,8 @@ public enum DetectorFactory {
     case (.focusDETR, "r50-4scale"): return try FocusDETRModel(config: .r50FourScale)
     case (.focusDETR, "r50-4scale-36ep"): return try FocusDETRModel(config: .r50FourScaleLongSchedule)
     case (.focusDETR, "small"): return try FocusDETRModel(config: .small)
+    case (.smcaDETR, "r50"): return try SMCAModel(config: .r50)
+    case (.smcaDETR, "small"): return try SMCAModel(config: .small)
     default:
       throw CheckpointError(path: preset, problem: "is not a preset of \(kind.rawValue); presets: \(kind.presets.joined(separator: ", "))")
     }
@@ -212,6 +220,7 @@ public enum DetectorFactory {
     case .deformableDETR: return DeformableDETRModel(config: try decoder.decode(DeformableDETRConfig.self, from: configJSON))
     case .dino: return DINOModel(config: try decoder.decode(DINOConfig.self, from: configJSON))
     case .focusDETR: return try FocusDETRModel(config: try decoder.decode(FocusDETRConfig.self, from: configJSON))
+    case .smcaDETR: return try SMCAModel(config: try decoder.decode(SMCAConfig.self, from: configJSON))
     }
   }
 }

@@ -45,8 +45,9 @@ public class SingleScaleDetector: Module {
     registerModule("backbone", backboneModule)
   }
 
-  /// The encoded image: `memory [h·w, batch, d]`, its positions (same shape), and its padding mask `[batch, h·w]`.
-  func encode(images: Tensor, paddingMask: Tensor) -> (memory: Tensor, position: Tensor, mask: Tensor) {
+  /// The encoded image: `memory [h·w, batch, d]`, its positions (same shape), its padding mask
+  /// `[batch, h·w]`, and the feature map's (h, w).
+  func encode(images: Tensor, paddingMask: Tensor) -> (memory: Tensor, position: Tensor, mask: Tensor, size: (height: Int, width: Int)) {
     let features = body(images, stagesOut: [4])[0]
     let (batch, height, width) = (features.size(0), features.size(2), features.size(3))
     let mask = downsample(paddingMask: paddingMask, to: (height, width))
@@ -57,7 +58,7 @@ public class SingleScaleDetector: Module {
     let memoryPosition = position.flattened(from: 2).permuted(2, 0, 1)
     let memoryMask = mask.flattened(from: 1)
     for layer in encoderLayers { memory = layer(memory, position: memoryPosition, keyPaddingMask: memoryMask) }
-    return (memory, memoryPosition, memoryMask)
+    return (memory, memoryPosition, memoryMask, (height, width))
   }
 
   /// The query table as `[queries, batch, d]`.

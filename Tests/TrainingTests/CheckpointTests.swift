@@ -32,7 +32,10 @@ import TorchTestSupport
     let expected = try Goldens(Self.fixtures.appendingPathComponent("\(name)/expected.safetensors"))
     let (images, mask) = (expected["pixel_values"], expected["pixel_mask"] .== 0)
     let forward = { (detector: any Detector) in
-      withInferenceMode { (detector as! any SetPredictionDetector)(images: images, paddingMask: mask) }
+      // The sizes are the padded ones: these families read only the images and the mask.
+      let batch = DetectorBatch(
+        images: images, paddingMask: mask, imageSizes: Array(repeating: (images.size(2), images.size(3)), count: images.size(0)))
+      return withInferenceMode { (detector as! any SetPredictionDetector).predictions(for: batch) }
     }
     let (a, b) = (forward(original.detector), forward(reloaded.detector))
     expectClose(b.final.logits, a.final.logits, relative: 0, absolute: 0, "logits")

@@ -40,7 +40,7 @@ public final class ConditionalDETRModel: SingleScaleDetector {
 
   /// Predictions for `images [batch, 3, H, W]` with `paddingMask [batch, H, W]` (true on padding).
   public func callAsFunction(images: Tensor, paddingMask: Tensor) -> DetectorOutput {
-    let (memory, memoryPosition, memoryMask) = encode(images: images, paddingMask: paddingMask)
+    let (memory, memoryPosition, memoryMask, _) = encode(images: images, paddingMask: paddingMask)
     let queryPosition = queryPositions(batch: images.size(0))
     // Reference points (x, y), the same for every layer: [queries, batch, 2].
     let reference = referencePointHead(queryPosition).sigmoid()

@@ -35,7 +35,7 @@ public final class DETRModel: SingleScaleDetector {
   /// Predictions for `images [batch, 3, H, W]` (normalized) with `paddingMask [batch, H, W]` (true on padding):
   /// the final layer's, and each earlier decoder layer's for the auxiliary losses.
   public func callAsFunction(images: Tensor, paddingMask: Tensor) -> DetectorOutput {
-    let (memory, memoryPosition, memoryMask) = encode(images: images, paddingMask: paddingMask)
+    let (memory, memoryPosition, memoryMask, _) = encode(images: images, paddingMask: paddingMask)
     let queryPosition = queryPositions(batch: images.size(0))
     var target = queryPosition.zerosLike()
     var outputs: [LayerPredictions] = []

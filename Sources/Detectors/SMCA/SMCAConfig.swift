@@ -1,0 +1,72 @@
+import Detection
+
+/// SMCA-DETR (Gao et al., ICCV 2021), single scale: DETR's encoder, and a decoder whose
+/// cross-attention is modulated by a Gaussian-like spatial prior around a centre each query predicts.
+/// Sigmoid focal classification over DETR's class outputs (the last, "no object", is never a target),
+/// 300 queries. Presets follow the official repository's main model.
+public struct SMCAConfig: Codable, Sendable, Equatable {
+  public var backbone = BackboneConfig.resNet(.resNet50)
+  public var transformer = TransformerSettings(feedForwardDim: 2048, queries: 300)
+  /// Object classes; the class head has one more output, as in the official model.
+  public var classCount = 91
+  /// How each head's Gaussian is scaled (`--dynamic_scale` of the official code).
+  public var scale = SpatialScale.perAxis
+  /// β: the log-weights are −distance / β (`--smooth`).
+  public var smoothing = 8.0
+  public var loss = SetLossSettings(classCost: 2, classLossWeight: 2)
+  public var focalAlpha = 0.25
+
+  public init() {}
+
+  /// SMCA-DETR R50 single scale as released (type3 scales, β 8; 41.0 AP at 50 epochs).
+  public static let r50 = SMCAConfig()
+
+  /// A small model for quick CPU experiments: ResNet-18, 128 wide, 4 heads, 3 + 3 layers, 100 queries.
+  public static var small: SMCAConfig {
+    var config = SMCAConfig()
+    config.backbone = .resNet(.resNet18)
+    config.transformer = config.transformer.small(queries: 100)
+    return config
+  }
+
+  /// Rejects settings the model cannot be built with, naming the field.
+  public func validate() throws {
+    let t = transformer
+    guard t.hiddenDim > 0, t.heads > 0, t.hiddenDim % t.heads == 0 else {
+      throw ConfigError("transformer.hidden_dim \(t.hiddenDim) must be a positive multiple of transformer.heads \(t.heads)")
+    }
+    guard t.decoderLayers >= 1 else { throw ConfigError("transformer.decoder_layers must be at least 1: layer 0 predicts the centres") }
+    guard t.queries >= 1, classCount >= 1 else { throw ConfigError("transformer.queries and class_count must be positive") }
+    guard smoothing > 0, smoothing.isFinite else { throw ConfigError("smoothing (β) must be positive, got \(smoothing)") }
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case backbone, transformer, loss, scale, smoothing
+    case classCount = "class_count"
+    case focalAlpha = "focal_alpha"
+  }
+}
+
+/// How SMCA scales each head's Gaussian: the official `dynamic_scale` types. Every learned scale is
+/// the square of a linear projection of the query (initialized to 1), and it multiplies the squared
+/// distance (a precision, where the paper divides by a variance).
+public enum SpatialScale: String, Codable, Sendable, CaseIterable {
+  /// `type1`: no learned scale; the distance is dx² + dy².
+  case fixed = "type1"
+  /// `type2`: one scale per head: σ·(dx² + dy²).
+  case perHead = "type2"
+  /// `type3` (the released models): a scale per head and axis: σx·dx² + σy·dy².
+  case perAxis = "type3"
+  /// `type4`: σ1·dx² + σ2·dy² + σ3·dx²·dy² (a product of squared differences, not a covariance).
+  case perAxisWithProduct = "type4"
+
+  /// Learned scales per head (the width of the projection is this times the heads).
+  public var scalesPerHead: Int {
+    switch self {
+    case .fixed: 0
+    case .perHead: 1
+    case .perAxis: 2
+    case .perAxisWithProduct: 3
+    }
+  }
+}

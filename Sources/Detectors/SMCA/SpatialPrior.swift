@@ -1,0 +1,51 @@
+import Torch
+
+/// SMCA's Gaussian-like spatial prior: for each image, head and query, log G over the cells of a
+/// feature map, added to the cross-attention logits before the softmax.
+///
+/// The prior of a head with centre p = (px, py) (in cells of the map) at cell (x, y) is
+/// `log G = −dist / β`, with `dist` from the squared differences dx² = (px − x)², dy² = (py − y)² as
+/// `SpatialScale` says; cell coordinates are the integer indices (no half-cell offset), as in the
+/// official code. The squared differences are separable, so the map is built from `[.., W]` and
+/// `[.., H]` factors broadcast against each other instead of a `[queries, H·W, batch·heads, 2]` grid.
+enum SpatialPrior {
+  /// - `points [queries, batch, heads, 2]`: each head's centre (x, y) in cells.
+  /// - `scales [queries, batch, heads · scalesPerHead]` (head-major, as the official projection),
+  ///   nil for `.fixed`.
+  /// - `size`: the feature map's (height, width).
+  /// - Returns `[batch · heads, queries, height · width]` (row b·heads + h), row-major cells.
+  static func logWeights(points: Tensor, scales: Tensor?, scale: SpatialScale, smoothing: Double, size: (height: Int, width: Int))
+    -> Tensor
+  {
+    let (queries, batch, heads) = (points.size(0), points.size(1), points.size(2))
+    // [batch, heads, queries, 2]: the output's leading order, so the broadcast result is contiguous.
+    let centres = points.permuted(1, 2, 0, 3)
+    let columns = Tensor.arange(0, size.width, dtype: .float32).view(1, 1, 1, size.width)
+    let rows = Tensor.arange(0, size.height, dtype: .float32).view(1, 1, 1, size.height)
+    let squaredX = (centres[.ellipsis, 0..<1] - columns).square()  // [batch, heads, queries, W]
+    let squaredY = (centres[.ellipsis, 1..<2] - rows).square()  // [batch, heads, queries, H]
+    // The factors that multiply dx² and dy² (and dx²·dy²), with −1/β folded in: [batch, heads, queries, 1].
+    let negative = -1 / smoothing
+    let factors: (x: Tensor?, y: Tensor?, product: Tensor?)
+    if scale == .fixed {
+      factors = (nil, nil, nil)
+    } else {
+      guard let scales else { preconditionFailure("SMCA \(scale.rawValue) needs the scale projection") }
+      // [queries, batch, heads · k] -> [batch, heads, queries, k]
+      let perHead = (scales.square() * negative).view(queries, batch, heads, scale.scalesPerHead).permuted(1, 2, 0, 3)
+      switch scale {
+      case .fixed: factors = (nil, nil, nil)
+      case .perHead: factors = (perHead, perHead, nil)
+      case .perAxis: factors = (perHead[.ellipsis, 0..<1], perHead[.ellipsis, 1..<2], nil)
+      case .perAxisWithProduct: factors = (perHead[.ellipsis, 0..<1], perHead[.ellipsis, 1..<2], perHead[.ellipsis, 2..<3])
+      }
+    }
+    let x = factors.x.map { squaredX * $0 } ?? squaredX * negative
+    let y = factors.y.map { squaredY * $0 } ?? squaredY * negative
+    var weights = y.unsqueezed(dim: 4) + x.unsqueezed(dim: 3)  // [batch, heads, queries, H, W]
+    if let product = factors.product {
+      weights = weights + (squaredY * product).unsqueezed(dim: 4) * squaredX.unsqueezed(dim: 3)
+    }
+    return weights.view(batch * heads, queries, size.height * size.width)
+  }
+}
