@@ -1,6 +1,6 @@
 """Converts a checkpoint of the official repositories (facebookresearch/detr, Atten4Vis/ConditionalDETR,
 fundamentalvision/Deformable-DETR, IDEA-Research/detrex for DINO, huawei-noah/noah-research or detrex for
-Focus-DETR) into a swift-detr checkpoint folder.
+Focus-DETR, gaopengcuhk/SMCA-DETR for the single-scale SMCA-DETR) into a swift-detr checkpoint folder.
 
     python Scripts/convert_official_checkpoint.py --family deformable-detr --preset r50-two-stage \\
         --checkpoint r50_deformable_detr_plus_iterative_bbox_refinement_plus_plus_two_stage-checkpoint.pth --output weights/deformable
@@ -25,6 +25,7 @@ PRESETS = {
     "deformable-detr": ["r50", "r50-single-scale", "r50-box-refinement", "r50-two-stage", "small"],
     "dino": ["r50-4scale", "r50-4scale-24ep", "r50-5scale", "small"],
     "focus-detr": ["r50-4scale", "r50-4scale-36ep", "small"],
+    "smca-detr": ["r50", "small"],
 }
 DETREX_FAMILIES = ("dino", "focus-detr")
 
@@ -41,6 +42,24 @@ COCO_NAMES = {
     76: "keyboard", 77: "cell phone", 78: "microwave", 79: "oven", 80: "toaster", 81: "sink", 82: "refrigerator", 84: "book",
     85: "clock", 86: "vase", 87: "scissors", 88: "teddy bear", 89: "hair drier", 90: "toothbrush",
 }
+
+
+def check_smca(parser, args, tensors):
+    """The presets are the official type3 model (8 heads: scale projections of 16 outputs per layer) with 300
+    queries, 6 + 6 layers and a 2048-wide feed-forward; another shape would load into the wrong architecture."""
+    if args.preset != "r50":
+        parser.error("--preset: official SMCA-DETR checkpoints are of the r50 preset")
+    scale = tensors.get("transformer.decoder.layers.0.point3.weight")
+    decoder_layers = len({k.split(".")[3] for k in tensors if k.startswith("transformer.decoder.layers.")})
+    encoder_layers = len({k.split(".")[3] for k in tensors if k.startswith("transformer.encoder.layers.")})
+    found = {"queries": tensors["query_embed.weight"].shape[0], "decoder layers": decoder_layers, "encoder layers": encoder_layers,
+             "feed-forward": tensors["transformer.decoder.layers.0.linear1.weight"].shape[0],
+             "scale outputs": None if scale is None else scale.shape[0]}
+    expected = {"queries": 300, "decoder layers": 6, "encoder layers": 6, "feed-forward": 2048, "scale outputs": 16}
+    differing = [f"{name} {found[name]} (the preset has {value})" for name, value in expected.items() if found[name] != value]
+    if differing:
+        parser.error(f"{args.checkpoint}: differs from the r50 preset: {', '.join(differing)}; only checkpoints of the "
+                     "released model (the README's training command: --dynamic_scale type3, 300 queries) convert to a preset")
 
 
 def main():
@@ -64,10 +83,13 @@ def main():
     head = next((k for k in ("class_embed.weight", "class_embed.0.weight") if k in tensors), None)
     expected_head = "class_embed.0.weight" if args.family in ("deformable-detr",) + DETREX_FAMILIES else "class_embed.weight"
     focus = any(k.startswith("transformer.enc_mask_predictor.") for k in tensors)
+    smca = "transformer.decoder.layers.0.point1.layers.0.weight" in tensors
     if (head != expected_head or (args.family in DETREX_FAMILIES) != ("label_enc.weight" in tensors)
-            or focus != (args.family == "focus-detr")):
+            or focus != (args.family == "focus-detr") or smca != (args.family == "smca-detr")):
         parser.error(f"{args.checkpoint}: does not look like a {args.family} checkpoint; check --family")
-    classes = tensors[head].shape[0] - (1 if args.family == "detr" else 0)
+    if smca:
+        check_smca(parser, args, tensors)
+    classes = tensors[head].shape[0] - (1 if args.family in ("detr", "smca-detr") else 0)
     coco_classes = 80 if args.family in DETREX_FAMILIES else 91
     if classes != coco_classes:
         parser.error(f"{args.checkpoint}: has {classes} classes; only COCO checkpoints ({coco_classes}) carry known category names")

@@ -32,16 +32,7 @@ run() { # name, family, batch, extra flag
     ours+=$(cat "$scratch/ours.json")
     if ((round < rounds)); then theirs+=","; ours+=","; fi
   done
-  "$python" - "$name" "$theirs]" "$ours]" "$flops" <<'PY'
-import json, statistics, sys
-name, theirs, ours, flops = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
-reference_ms = statistics.median(run['latency_ms_p50'] for run in theirs)
-ours_ms = statistics.median(run['latency_ms_p50'] for run in ours)
-rounds = "/".join(f"{a['latency_ms_p50'] / b['latency_ms_p50']:.2f}" for a, b in zip(theirs, ours))
-print(f"{name:26s} {reference_ms:12.0f} {ours_ms:12.0f} {reference_ms / ours_ms:8.2f} {rounds:17s} "
-      f"{max(run['peak_rss_mib'] for run in theirs):10.0f} {max(run['peak_rss_mib'] for run in ours):10.0f} "
-      f"{flops['flops'] / 1e9:8.1f} {flops['encoder_flops'] / 1e9:10.1f}")
-PY
+  python3 Scripts/benchmarks/compare_runs.py "$name" "$theirs]" "$ours]" "$flops" encoder_flops
 }
 run "DINO inference b1" dino 1
 run "Focus-DETR inference b1" focus-detr 1

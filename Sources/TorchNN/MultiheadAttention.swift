@@ -61,11 +61,13 @@ public final class MultiheadAttention: Module {
   ///
   /// - `keyPaddingMask`: bool `[N, S]`, true where a key is padding and must be ignored.
   /// - `attentionMask`: bool (true = blocked) or additive float, `[L, S]` or `[N * heads, L, S]`.
+  /// - `normalize`: turns the masked logits `[N * heads, L, S]` into attention weights; a softmax over
+  ///   the keys unless given (SMCA-DETR's multi-scale decoder takes one softmax per group of keys).
   /// - Returns the output `[L, N, E]` and, when `needWeights`, the weights `[N, L, S]` averaged over
   ///   heads (or `[N, heads, L, S]` when `averageWeights` is false).
   public func callAsFunction(
     query: Tensor, key: Tensor, value: Tensor, keyPaddingMask: Tensor? = nil, attentionMask: Tensor? = nil, needWeights: Bool = false,
-    averageWeights: Bool = true
+    averageWeights: Bool = true, normalize: ((Tensor) -> Tensor)? = nil
   ) -> (output: Tensor, weights: Tensor?) {
     var (q, k, v) = batchFirst ? (query.transposed(0, 1), key.transposed(0, 1), value.transposed(0, 1)) : (query, key, value)
     let targetLength = q.size(0)
@@ -94,7 +96,7 @@ public final class MultiheadAttention: Module {
         batch * headCount, 1, sourceLength)
       scores = scores.filling(where: blocked, with: -Double.infinity)
     }
-    var attention = scores.softmax(dim: -1)
+    var attention = normalize?(scores) ?? scores.softmax(dim: -1)
     attention = Functional.dropout(attention, probability: dropout, training: isTraining)
 
     var output = attention.bmm(v)  // [batch * heads, L, headDim]

@@ -57,9 +57,7 @@ public final class SMCAModel: SingleScaleDetector {
   public func predictions(for batch: DetectorBatch) -> DetectorOutput {
     let (memory, memoryPosition, memoryMask, mapSize) = encode(images: batch.images, paddingMask: batch.paddingMask)
     let queryPosition = queryPositions(batch: batch.count)
-    // Each image's unpadded (width, height) in cells of the map: [1, batch, 2].
-    let cellsPerImage = Tensor(
-      batch.imageSizes.flatMap { [Float($0.width) / Float(stride), Float($0.height) / Float(stride)] }, shape: [1, batch.count, 2])
+    let segments = [KeySegment(size: mapSize, stride: stride, distanceFactor: 1)]
     var target = queryPosition.zerosLike()
     var centres: Tensor?
     var centreLogits: Tensor?  // [batch, queries, 2]
@@ -67,7 +65,7 @@ public final class SMCAModel: SingleScaleDetector {
     for layer in decoderLayers {
       let result = layer(
         target, memory: memory, queryPosition: queryPosition, memoryPosition: memoryPosition, memoryPaddingMask: memoryMask,
-        mapSize: mapSize, centres: centres, cellsPerImage: cellsPerImage)
+        segments: segments, centres: centres, imageSizes: batch.pixelSizes)
       target = result.output
       centres = result.centres
       if let logits = result.centreLogits { centreLogits = logits.transposed(0, 1) }

@@ -1,4 +1,17 @@
+import Detection
 import Torch
+
+/// A group of the cross-attention's keys with a spatial prior of its own: the cells of one feature map
+/// (and, in the multi-scale model, a softmax of its own).
+struct KeySegment {
+  var size: (height: Int, width: Int)
+  /// Pixels per cell: a centre (normalized to the image) is placed in cells of this size.
+  var stride: Int
+  /// Multiplies the prior's distance: the official multi-scale factors (0.5, 0.5, 1, 2); 1 with one map.
+  var distanceFactor: Double
+
+  var tokenCount: Int { size.height * size.width }
+}
 
 /// SMCA's Gaussian-like spatial prior: for each image, head and query, log G over the cells of a
 /// feature map, added to the cross-attention logits before the softmax.
@@ -12,11 +25,11 @@ enum SpatialPrior {
   /// - `points [queries, batch, heads, 2]`: each head's centre (x, y) in cells.
   /// - `scales [queries, batch, heads · scalesPerHead]` (head-major, as the official projection),
   ///   nil for `.fixed`.
-  /// - `size`: the feature map's (height, width).
+  /// - `size`: the feature map's (height, width); `factor` multiplies the distance.
   /// - Returns `[batch · heads, queries, height · width]` (row b·heads + h), row-major cells.
-  static func logWeights(points: Tensor, scales: Tensor?, scale: SpatialScale, smoothing: Double, size: (height: Int, width: Int))
-    -> Tensor
-  {
+  static func logWeights(
+    points: Tensor, scales: Tensor?, scale: SpatialScale, smoothing: Double, size: (height: Int, width: Int), factor: Double = 1
+  ) -> Tensor {
     let (queries, batch, heads) = (points.size(0), points.size(1), points.size(2))
     // [batch, heads, queries, 2]: the output's leading order, so the broadcast result is contiguous.
     let centres = points.permuted(1, 2, 0, 3)
@@ -25,7 +38,7 @@ enum SpatialPrior {
     let squaredX = (centres[.ellipsis, 0..<1] - columns).square()  // [batch, heads, queries, W]
     let squaredY = (centres[.ellipsis, 1..<2] - rows).square()  // [batch, heads, queries, H]
     // The factors that multiply dx² and dy² (and dx²·dy²), with −1/β folded in: [batch, heads, queries, 1].
-    let negative = -1 / smoothing
+    let negative = -factor / smoothing
     let factors: (x: Tensor?, y: Tensor?, product: Tensor?)
     if scale == .fixed {
       factors = (nil, nil, nil)
@@ -47,5 +60,12 @@ enum SpatialPrior {
       weights = weights + (squaredY * product).unsqueezed(dim: 4) * squaredX.unsqueezed(dim: 3)
     }
     return weights.view(batch * heads, queries, size.height * size.width)
+  }
+}
+
+extension DetectorBatch {
+  /// Each image's unpadded (width, height) in pixels, `[1, batch, 2]`: what scales a normalized centre.
+  var pixelSizes: Tensor {
+    Tensor(imageSizes.flatMap { [Float($0.width), Float($0.height)] }, shape: [1, count, 2])
   }
 }

@@ -1,0 +1,88 @@
+"""Times the official single-scale SMCA-DETR R50 (gaopengcuhk/SMCA-DETR e4df3ab through
+Scripts/reference/smca: type3 scales, 300 queries, 91 classes, random weights) at the settings of
+`detr benchmark --model smca-detr --preset r50`: inference (with the official post-processing) or a
+training step (forward, the loss terms of every layer, backward, gradient clipping, AdamW) with the
+backbone frozen. Prints one JSON line: latency p50/p95 in ms, images/s, peak RSS in MiB; or, with
+--flops-only, the FLOPs of one inference as torch's FlopCounterMode counts them (matrix products and
+convolutions), in all and in the decoder.
+
+    "$(Scripts/reference/smca/env.sh)" Scripts/benchmarks/smca_reference.py --image-size 512 [--train]
+"""
+import argparse
+import json
+import pathlib
+import sys
+import types
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "Scripts/reference/detrex"))
+sys.path.insert(0, str(ROOT / "Scripts/benchmarks"))
+import tv_cpu_shim  # noqa: F401,E402  (must precede torchvision)
+
+import torch  # noqa: E402
+from step_timing import print_timing  # noqa: E402
+
+sys.path.insert(0, str(ROOT / ".venv-smca/src/SMCA-DETR"))
+from models.backbone import build_backbone  # noqa: E402
+from models.detr import DETR, PostProcess, SetCriterion  # noqa: E402
+from models.matcher import build_matcher  # noqa: E402
+from models.transformer import build_transformer  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--image-size", type=int, default=512, help="height (and width unless --image-width)")
+parser.add_argument("--image-width", type=int)
+parser.add_argument("--batch-size", type=int, default=1)
+parser.add_argument("--iterations", type=int, default=5)
+parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--train", action="store_true")
+parser.add_argument("--flops-only", action="store_true")
+args = parser.parse_args()
+torch.set_num_threads(args.threads)
+torch.manual_seed(0)
+
+options = types.SimpleNamespace(
+    hidden_dim=256, nheads=8, enc_layers=6, dec_layers=6, dim_feedforward=2048, dropout=0.1, pre_norm=False, smooth=8.0,
+    dynamic_scale="type3", backbone="resnet50", dilation=False, position_embedding="sine", lr_backbone=1e-5, masks=False,
+    set_cost_class=2.0, set_cost_bbox=5.0, set_cost_giou=2.0)
+model = DETR(build_backbone(options), build_transformer(options), num_classes=91, num_queries=300, aux_loss=True)
+height, width = args.image_size, args.image_width or args.image_size
+images = [torch.randn(3, height, width) for _ in range(args.batch_size)]
+targets = [{"size": torch.tensor([height, width]), "labels": torch.tensor([1, 2]),
+            "boxes": torch.tensor([[0.3, 0.3, 0.2, 0.2], [0.6, 0.6, 0.3, 0.4]])} for _ in range(args.batch_size)]
+sizes = torch.tensor([[height, width]] * args.batch_size)
+
+if args.train:
+    model.train()
+    for parameter in model.backbone.parameters():
+        parameter.requires_grad_(False)
+    weights = {"loss_ce": 2, "loss_bbox": 5, "loss_giou": 2}
+    weights.update({f"{k}_{i}": v for i in range(5) for k, v in list(weights.items())})
+    criterion = SetCriterion(91, matcher=build_matcher(options), weight_dict=weights, eos_coef=0.1, losses=["labels", "boxes"])
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=1e-4)
+
+    def step():
+        losses = criterion(model([list(images), targets]), targets)
+        loss = sum(losses[k] * w for k, w in weights.items())
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 0.1)
+        optimizer.step()
+else:
+    model.eval()
+
+    def step():
+        with torch.inference_mode():
+            PostProcess()(model([list(images), targets]), sizes)
+
+if args.flops_only:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with FlopCounterMode(display=False) as counter:
+        model([list(images), targets])
+    per_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    decoder = sum(v for k, v in per_module.items() if k.endswith(".transformer.decoder"))
+    print(json.dumps({"flops": counter.get_total_flops(), "decoder_flops": decoder}))
+    raise SystemExit(0)
+print_timing(step, args.iterations, args.batch_size)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# SMCA-DETR's claim (Gao et al., ICCV 2021): the spatially modulated co-attention makes DETR converge
+# much faster. Checked in direction at small scale: DETR and SMCA-DETR (small presets: ResNet-18, 128
+# wide, 3 + 3 layers; both with 100 queries) trained from scratch on the built-in shapes with the demo's
+# budget (7 epochs, flips, batch 4, learning rate 5e-4) and each seed; AP and AP50 after every epoch.
+# Writes runs/smca-vs-detr/results.md and docs/models/smca-detr-convergence.svg (AP50 per epoch).
+# Usage: Scripts/experiments/smca-vs-detr.sh [seeds...]   (default: 42 43)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+seeds=("$@")
+[ ${#seeds[@]} -eq 0 ] && seeds=(42 43)
+out=runs/smca-vs-detr
+mkdir -p "$out"
+swift build -c release --product detr >&2
+runs=()
+for seed in "${seeds[@]}"; do
+  for model in detr smca-detr; do
+    run=$out/$model-seed$seed
+    runs+=("$model seed $seed=$run/metrics.jsonl")
+    if [ -f "$run/last/trainer.json" ] &&
+      python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["epoch"] != 7)' "$run/last/trainer.json"; then
+      continue
+    fi
+    resume=()
+    [ -d "$run/last" ] && resume=(--resume)
+    .build/release/detr train --model "$model" --preset small --set transformer.queries=100 --synthetic-images 2000 \
+      --synthetic-size 160 --synthetic-objects medium-large --augmentation flip --epochs 7 --batch-size 4 --learning-rate 5e-4 \
+      --seed "$seed" --output "$run" --log-every 50 --checkpoint-every 200 "${resume[@]}" > "$run.log" 2>&1
+  done
+done
+python3 Scripts/experiments/convergence_chart.py --title "AP50 on the built-in shapes after each epoch (small presets)" \
+  --output docs/models/smca-detr-convergence.svg "${runs[@]}"
+{
+  echo "# DETR vs SMCA-DETR ($(date -u +%F), $(nproc) cores)"
+  echo
+  echo "Small presets (100 queries each) on the built-in shapes, trained from scratch for 7 epochs (the demo's budget):"
+  echo
+  echo "| model | seed | AP50 after each epoch | final AP | final AP50 | training images/s |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  for seed in "${seeds[@]}"; do
+    for model in detr smca-detr; do
+      run=$out/$model-seed$seed
+      speed=$(python3 -c 'import json,sys
+rates=[json.loads(l)["images_per_second"] for l in open(sys.argv[1]) if "images_per_second" in l]
+print(round(sorted(rates)[len(rates)//2], 1))' "$run/metrics.jsonl")
+      echo "| $model | $seed | $(python3 Scripts/experiments/run_summary.py "$run/metrics.jsonl") | $speed |"
+    done
+  done
+} | tee "$out/results.md"
