@@ -20,7 +20,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case .deformableDETR: ["r50", "r50-single-scale", "r50-box-refinement", "r50-two-stage", "small"]
     case .dino: ["r50-4scale", "r50-4scale-24ep", "r50-5scale", "small"]
     case .focusDETR: ["r50-4scale", "r50-4scale-36ep", "small"]
-    case .smcaDETR: ["r50", "small"]
+    case .smcaDETR: ["r50", "r50-multi-scale", "small"]
     }
   }
 }
@@ -206,6 +206,7 @@ public enum DetectorFactory {
     case (.focusDETR, "r50-4scale-36ep"): return try FocusDETRModel(config: .r50FourScaleLongSchedule)
     case (.focusDETR, "small"): return try FocusDETRModel(config: .small)
     case (.smcaDETR, "r50"): return try SMCAModel(config: .r50)
+    case (.smcaDETR, "r50-multi-scale"): return try SMCAMultiScaleModel(config: .r50MultiScale)
     case (.smcaDETR, "small"): return try SMCAModel(config: .small)
     default:
       throw CheckpointError(path: preset, problem: "is not a preset of \(kind.rawValue); presets: \(kind.presets.joined(separator: ", "))")
@@ -220,7 +221,12 @@ public enum DetectorFactory {
     case .deformableDETR: return DeformableDETRModel(config: try decoder.decode(DeformableDETRConfig.self, from: configJSON))
     case .dino: return DINOModel(config: try decoder.decode(DINOConfig.self, from: configJSON))
     case .focusDETR: return try FocusDETRModel(config: try decoder.decode(FocusDETRConfig.self, from: configJSON))
-    case .smcaDETR: return try SMCAModel(config: try decoder.decode(SMCAConfig.self, from: configJSON))
+    case .smcaDETR:
+      let config = try decoder.decode(SMCAConfig.self, from: configJSON)
+      switch config.encoder {
+      case .singleScale: return try SMCAModel(config: config)
+      case .depthwiseMultiScale: return try SMCAMultiScaleModel(config: config)
+      }
     }
   }
 }

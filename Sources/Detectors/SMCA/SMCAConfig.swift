@@ -1,12 +1,16 @@
 import Detection
 
-/// SMCA-DETR (Gao et al., ICCV 2021), single scale: DETR's encoder, and a decoder whose
-/// cross-attention is modulated by a Gaussian-like spatial prior around a centre each query predicts.
-/// Sigmoid focal classification over DETR's class outputs (the last, "no object", is never a target),
-/// 300 queries. Presets follow the official repository's main model.
+/// SMCA-DETR (Gao et al., ICCV 2021): a DETR whose decoder cross-attention is modulated by a
+/// Gaussian-like spatial prior around a centre each query predicts, single scale (DETR's encoder on
+/// C5) or multi-scale (the released depthwise-convolution encoder on strides 8-64, scale-selection
+/// attention over four key segments). Sigmoid focal classification over DETR's class outputs (the
+/// last, "no object", is never a target), 300 queries. Presets follow the official models.
 public struct SMCAConfig: Codable, Sendable, Equatable {
   public var backbone = BackboneConfig.resNet(.resNet50)
+  public var encoder = SMCAEncoder.singleScale
   public var transformer = TransformerSettings(feedForwardDim: 2048, queries: 300)
+  /// The depthwise convolutions' kernel of the multi-scale encoder (7 in the released model).
+  public var encoderKernelSize = 7
   /// Object classes; the class head has one more output, as in the official model.
   public var classCount = 91
   /// How each head's Gaussian is scaled (`--dynamic_scale` of the official code).
@@ -20,6 +24,15 @@ public struct SMCAConfig: Codable, Sendable, Equatable {
 
   /// SMCA-DETR R50 single scale as released (type3 scales, β 8; 41.0 AP at 50 epochs).
   public static let r50 = SMCAConfig()
+
+  /// The released multi-scale SMCA-DETR R50 (`transformer_44_dot_4.py` of the official zip: 6 encoder
+  /// layers, feed-forward 1024, kernel 7; 44.4 AP at 50 epochs).
+  public static var r50MultiScale: SMCAConfig {
+    var config = SMCAConfig()
+    config.encoder = .depthwiseMultiScale
+    config.transformer.feedForwardDim = 1024
+    return config
+  }
 
   /// A small model for quick CPU experiments: ResNet-18, 128 wide, 4 heads, 3 + 3 layers, 100 queries.
   public static var small: SMCAConfig {
@@ -38,13 +51,27 @@ public struct SMCAConfig: Codable, Sendable, Equatable {
     guard t.decoderLayers >= 1 else { throw ConfigError("transformer.decoder_layers must be at least 1: layer 0 predicts the centres") }
     guard t.queries >= 1, classCount >= 1 else { throw ConfigError("transformer.queries and class_count must be positive") }
     guard smoothing > 0, smoothing.isFinite else { throw ConfigError("smoothing (β) must be positive, got \(smoothing)") }
+    guard encoderKernelSize > 0, encoderKernelSize % 2 == 1 else {
+      throw ConfigError("encoder_kernel_size must be odd and positive, got \(encoderKernelSize)")
+    }
   }
 
   enum CodingKeys: String, CodingKey {
-    case backbone, transformer, loss, scale, smoothing
+    case backbone, encoder, transformer, loss, scale, smoothing
+    case encoderKernelSize = "encoder_kernel_size"
     case classCount = "class_count"
     case focalAlpha = "focal_alpha"
   }
+}
+
+/// SMCA-DETR's encoder, and with it the maps the decoder attends to.
+public enum SMCAEncoder: String, Codable, Sendable, CaseIterable {
+  /// DETR's transformer encoder on the stride-32 map; one key segment.
+  case singleScale = "single-scale"
+  /// The released model's encoder: depthwise convolutions within and between the maps of strides 8,
+  /// 16, 32 and 64, no attention; the decoder attends to four segments (the stride-8 map brought to
+  /// stride 16, then 16, 32, 64).
+  case depthwiseMultiScale = "depthwise-multi-scale"
 }
 
 /// How SMCA scales each head's Gaussian: the official `dynamic_scale` types. Every learned scale is
