@@ -20,7 +20,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case .deformableDETR: ["r50", "r50-single-scale", "r50-box-refinement", "r50-two-stage", "small"]
     case .dino: ["r50-4scale", "r50-4scale-24ep", "r50-5scale", "small"]
     case .focusDETR: ["r50-4scale", "r50-4scale-36ep", "small"]
-    case .smcaDETR: ["r50", "r50-multi-scale", "small"]
+    case .smcaDETR: ["r50", "r50-multi-scale", "r50-paper-multi-scale", "small"]
     }
   }
 }
@@ -207,6 +207,7 @@ public enum DetectorFactory {
     case (.focusDETR, "small"): return try FocusDETRModel(config: .small)
     case (.smcaDETR, "r50"): return try SMCAModel(config: .r50)
     case (.smcaDETR, "r50-multi-scale"): return try SMCAMultiScaleModel(config: .r50MultiScale)
+    case (.smcaDETR, "r50-paper-multi-scale"): return try SMCAPaperMultiScaleModel(config: .r50PaperMultiScale)
     case (.smcaDETR, "small"): return try SMCAModel(config: .small)
     default:
       throw CheckpointError(path: preset, problem: "is not a preset of \(kind.rawValue); presets: \(kind.presets.joined(separator: ", "))")
@@ -226,6 +227,7 @@ public enum DetectorFactory {
       switch config.encoder {
       case .singleScale: return try SMCAModel(config: config)
       case .depthwiseMultiScale: return try SMCAMultiScaleModel(config: config)
+      case .attentionMultiScale: return try SMCAPaperMultiScaleModel(config: config)
       }
     }
   }
