@@ -1,9 +1,15 @@
 """Converts a checkpoint of the official repositories (facebookresearch/detr, Atten4Vis/ConditionalDETR,
 fundamentalvision/Deformable-DETR, IDEA-Research/detrex for DINO, huawei-noah/noah-research or detrex for
-Focus-DETR, gaopengcuhk/SMCA-DETR for the single-scale SMCA-DETR) into a swift-detr checkpoint folder.
+Focus-DETR, gaopengcuhk/SMCA-DETR for SMCA-DETR, single scale and the released multi-scale model) into
+a swift-detr checkpoint folder.
 
     python Scripts/convert_official_checkpoint.py --family deformable-detr --preset r50-two-stage \\
         --checkpoint r50_deformable_detr_plus_iterative_bbox_refinement_plus_plus_two_stage-checkpoint.pth --output weights/deformable
+
+A checkpoint of an architecture no preset describes (e.g. SMCA-DETR trained with another
+--dynamic_scale) converts with --config FILE.json instead of --preset: a swift-detr config of the family
+(`detr train --model M --preset P --set key=value` writes one into its run folder's config.json,
+under "config"), stored in full in the converted folder.
 
 The .pth is read with torch.load(weights_only=True): tensors only, no code runs. The weights are written
 unchanged to model.safetensors; config.json names the family, the preset (the architecture), the key
@@ -25,7 +31,7 @@ PRESETS = {
     "deformable-detr": ["r50", "r50-single-scale", "r50-box-refinement", "r50-two-stage", "small"],
     "dino": ["r50-4scale", "r50-4scale-24ep", "r50-5scale", "small"],
     "focus-detr": ["r50-4scale", "r50-4scale-36ep", "small"],
-    "smca-detr": ["r50", "small"],
+    "smca-detr": ["r50", "r50-multi-scale", "r50-paper-multi-scale", "small"],
 }
 DETREX_FAMILIES = ("dino", "focus-detr")
 
@@ -45,31 +51,46 @@ COCO_NAMES = {
 
 
 def check_smca(parser, args, tensors):
-    """The presets are the official type3 model (8 heads: scale projections of 16 outputs per layer) with 300
-    queries, 6 + 6 layers and a 2048-wide feed-forward; another shape would load into the wrong architecture."""
-    if args.preset != "r50":
-        parser.error("--preset: official SMCA-DETR checkpoints are of the r50 preset")
+    """The presets are the official type3 models (8 heads: scale projections of 16 outputs per layer and key
+    segment) with 300 queries and 6 decoder layers: single scale with 6 encoder layers and a 2048-wide
+    feed-forward, the released multi-scale model with 6 encoder layers and 1024; another shape would load
+    into the wrong architecture."""
+    multi_scale = "input_proj_512.weight" in tensors
+    if args.preset != ("r50-multi-scale" if multi_scale else "r50"):
+        parser.error(f"--preset: this official SMCA-DETR checkpoint is of the {'r50-multi-scale' if multi_scale else 'r50'} preset")
     scale = tensors.get("transformer.decoder.layers.0.point3.weight")
     decoder_layers = len({k.split(".")[3] for k in tensors if k.startswith("transformer.decoder.layers.")})
     encoder_layers = len({k.split(".")[3] for k in tensors if k.startswith("transformer.encoder.layers.")})
     found = {"queries": tensors["query_embed.weight"].shape[0], "decoder layers": decoder_layers, "encoder layers": encoder_layers,
              "feed-forward": tensors["transformer.decoder.layers.0.linear1.weight"].shape[0],
              "scale outputs": None if scale is None else scale.shape[0]}
-    expected = {"queries": 300, "decoder layers": 6, "encoder layers": 6, "feed-forward": 2048, "scale outputs": 16}
+    expected = {"queries": 300, "decoder layers": 6, "encoder layers": 6, "feed-forward": 1024 if multi_scale else 2048,
+                "scale outputs": 64 if multi_scale else 16}
     differing = [f"{name} {found[name]} (the preset has {value})" for name, value in expected.items() if found[name] != value]
     if differing:
-        parser.error(f"{args.checkpoint}: differs from the r50 preset: {', '.join(differing)}; only checkpoints of the "
-                     "released model (the README's training command: --dynamic_scale type3, 300 queries) convert to a preset")
+        parser.error(f"{args.checkpoint}: differs from the {args.preset} preset: {', '.join(differing)}; give its architecture "
+                     "with --config instead of --preset")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", required=True, choices=sorted(PRESETS))
-    parser.add_argument("--preset", required=True, help="the architecture the checkpoint was trained with")
+    architecture = parser.add_mutually_exclusive_group(required=True)
+    architecture.add_argument("--preset", help="the architecture the checkpoint was trained with")
+    architecture.add_argument("--config", type=pathlib.Path, help="the architecture as a swift-detr config JSON of the family")
     parser.add_argument("--checkpoint", required=True, type=pathlib.Path)
     parser.add_argument("--output", required=True, type=pathlib.Path)
     args = parser.parse_args()
-    if args.preset not in PRESETS[args.family]:
+    config_object = None
+    if args.config is not None:
+        try:
+            config_object = json.loads(args.config.read_text())
+        except (OSError, ValueError) as error:
+            parser.error(f"--config {args.config}: cannot be read as JSON ({error})")
+        config_object = config_object.get("config", config_object)  # a run folder's config.json holds it under "config"
+        if not isinstance(config_object, dict) or "backbone" not in config_object:
+            parser.error(f"--config {args.config}: is not a swift-detr model config (no 'backbone' field)")
+    elif args.preset not in PRESETS[args.family]:
         parser.error(f"--preset {args.preset} is not a preset of {args.family}: {', '.join(PRESETS[args.family])}")
     try:
         loaded = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
@@ -87,11 +108,11 @@ def main():
     if (head != expected_head or (args.family in DETREX_FAMILIES) != ("label_enc.weight" in tensors)
             or focus != (args.family == "focus-detr") or smca != (args.family == "smca-detr")):
         parser.error(f"{args.checkpoint}: does not look like a {args.family} checkpoint; check --family")
-    if smca:
+    if smca and config_object is None:
         check_smca(parser, args, tensors)
     classes = tensors[head].shape[0] - (1 if args.family in ("detr", "smca-detr") else 0)
     coco_classes = 80 if args.family in DETREX_FAMILIES else 91
-    if classes != coco_classes:
+    if config_object is None and classes != coco_classes:
         parser.error(f"{args.checkpoint}: has {classes} classes; only COCO checkpoints ({coco_classes}) carry known category names")
     args.output.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(args.output / "model.safetensors"), metadata={"format": "swift-detr", "source": args.checkpoint.name})
@@ -99,11 +120,19 @@ def main():
         categories = [{"id": i, "name": name} for i, name in sorted(COCO_NAMES.items())]
     else:
         categories = [{"id": i, "name": COCO_NAMES.get(i, "N/A")} for i in range(91)]
-    config = {"format": "swift-detr", "version": 1, "model": args.family, "preset": args.preset, "categories": {"categories": categories}}
+    if config_object is not None:
+        if classes != coco_classes:  # not COCO's: the class indices are all there is to name them by
+            categories = [{"id": i, "name": f"class {i}"} for i in range(classes)]
+        config_object["class_count"] = classes
+    config = {"format": "swift-detr", "version": 1, "model": args.family, "categories": {"categories": categories}}
+    if config_object is None:
+        config["preset"] = args.preset
+    else:
+        config["config"] = config_object
     if args.family in DETREX_FAMILIES:
         config["layout"] = "detrex"
     (args.output / "config.json").write_text(json.dumps(config, indent=1))
-    print(f"wrote {args.output}: {len(tensors)} tensors, {args.family} {args.preset}")
+    print(f"wrote {args.output}: {len(tensors)} tensors, {args.family} {args.preset or args.config}")
 
 
 if __name__ == "__main__":
