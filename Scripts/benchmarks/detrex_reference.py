@@ -19,20 +19,11 @@ import detrex_cpu  # noqa: F401  (must come first)
 import torch
 from detectron2.config import LazyConfig, instantiate
 from detectron2.structures import Boxes, Instances
-from step_timing import print_timing
+from step_timing import parse_benchmark_arguments, print_timing
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--arch", choices=["dino", "focus_detr"], default="dino")
-parser.add_argument("--image-size", type=int, default=512, help="height (and width unless --image-width)")
-parser.add_argument("--image-width", type=int)
-parser.add_argument("--batch-size", type=int, default=1)
-parser.add_argument("--iterations", type=int, default=5)
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--train", action="store_true")
-parser.add_argument("--flops-only", action="store_true")
-args = parser.parse_args()
-torch.set_num_threads(args.threads)
-torch.manual_seed(0)
+args = parse_benchmark_arguments(parser)
 
 cfg = LazyConfig.load(str(pathlib.Path(detrex_cpu.SRC) / f"detrex/projects/{args.arch}/configs/models/{args.arch}_r50.py"))
 cfg.model.device = "cpu"

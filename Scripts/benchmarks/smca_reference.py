@@ -8,7 +8,6 @@ convolutions), in all and in the decoder.
 
     "$(Scripts/reference/smca/env.sh)" Scripts/benchmarks/smca_reference.py --image-size 512 [--train]
 """
-import argparse
 import json
 import pathlib
 import sys
@@ -20,7 +19,7 @@ sys.path.insert(0, str(ROOT / "Scripts/benchmarks"))
 import tv_cpu_shim  # noqa: F401,E402  (must precede torchvision)
 
 import torch  # noqa: E402
-from step_timing import print_timing  # noqa: E402
+from step_timing import parse_benchmark_arguments, print_timing  # noqa: E402
 
 sys.path.insert(0, str(ROOT / ".venv-smca/src/SMCA-DETR"))
 from models.backbone import build_backbone  # noqa: E402
@@ -28,17 +27,7 @@ from models.detr import DETR, PostProcess, SetCriterion  # noqa: E402
 from models.matcher import build_matcher  # noqa: E402
 from models.transformer import build_transformer  # noqa: E402
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--image-size", type=int, default=512, help="height (and width unless --image-width)")
-parser.add_argument("--image-width", type=int)
-parser.add_argument("--batch-size", type=int, default=1)
-parser.add_argument("--iterations", type=int, default=5)
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--train", action="store_true")
-parser.add_argument("--flops-only", action="store_true")
-args = parser.parse_args()
-torch.set_num_threads(args.threads)
-torch.manual_seed(0)
+args = parse_benchmark_arguments()
 
 options = types.SimpleNamespace(
     hidden_dim=256, nheads=8, enc_layers=6, dec_layers=6, dim_feedforward=2048, dropout=0.1, pre_norm=False, smooth=8.0,

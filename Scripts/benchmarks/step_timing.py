@@ -1,10 +1,30 @@
-"""The timing both reference benchmarks print: 2 warm-up calls of `step`, then `iterations` timed
-ones; one JSON line with latency p50/p95 in ms, images/s and the process's peak RSS in MiB, the
-fields `detr benchmark --json` writes."""
+"""What the reference benchmarks share: the options of `detr benchmark` they take, and the timing they
+print (2 warm-up calls of `step`, then `iterations` timed ones; one JSON line with latency p50/p95 in
+ms, images/s and the process's peak RSS in MiB, the fields `detr benchmark --json` writes)."""
+import argparse
 import json
 import resource
 import statistics
 import time
+
+
+def parse_benchmark_arguments(parser=None):
+    """Adds the options every reference benchmark takes to `parser` (a new one if none), parses them,
+    and sets torch's thread count and seed from them."""
+    import torch
+
+    parser = parser or argparse.ArgumentParser()
+    parser.add_argument("--image-size", type=int, default=512, help="height (and width unless --image-width)")
+    parser.add_argument("--image-width", type=int)
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train", action="store_true")
+    parser.add_argument("--flops-only", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    return args
 
 
 def print_timing(step, iterations, batch_size):
