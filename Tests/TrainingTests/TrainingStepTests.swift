@@ -29,9 +29,16 @@ import TorchTestSupport
     (dino.backbone, dino.transformer, dino.classCount, dino.denoisingQueries) = (tinyBackbone, tinyTransformer, 3, 10)
     var focus = FocusDETRConfig(dino: dino)
     (focus.cascade, focus.selfAttentionTopK, focus.foregroundRanges) = ([1.0], 16, [-1...64, 64...128, 128...99_999_999])
+    var smca = SMCAConfig()
+    (smca.backbone, smca.transformer, smca.classCount) = (tinyBackbone, tinyTransformer, 3)
+    var smcaMultiScale = smca
+    smcaMultiScale.encoder = .depthwiseMultiScale
+    var smcaPaper = smca
+    (smcaPaper.encoder, smcaPaper.encoderLayout) = (.attentionMultiScale, [.multiScale])
     return [
       DETRModel(config: detr), ConditionalDETRModel(config: conditional), DeformableDETRModel(config: deformable),
-      DeformableDETRModel(config: twoStage), DINOModel(config: dino), try! FocusDETRModel(config: focus),
+      DeformableDETRModel(config: twoStage), DINOModel(config: dino), try! FocusDETRModel(config: focus), try! SMCAModel(config: smca),
+      try! SMCAMultiScaleModel(config: smcaMultiScale), try! SMCAPaperMultiScaleModel(config: smcaPaper),
     ]
   }
 
@@ -68,7 +75,7 @@ import TorchTestSupport
       let lastThree = losses.suffix(3).reduce(0, +) / 3
       #expect(
         lastThree < losses.first! * 0.9,
-        "\(detector.kind), two-stage \((detector as? DeformableDETRModel)?.config.twoStage ?? false): \(losses)")
+        "\(type(of: detector)), two-stage \((detector as? DeformableDETRModel)?.config.twoStage ?? false): \(losses)")
       if let focus = detector as? FocusDETRModel {
         let output = focus(batch.detectorBatch)
         #expect(output.updatedTokens.count == 1 && output.updatedTokens[0].allSatisfy { $0 < output.levels.tokenCount })
