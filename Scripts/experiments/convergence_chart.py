@@ -1,6 +1,7 @@
-"""Draws AP50 after each epoch of several training runs as one SVG line chart (standard library only).
+"""Draws a metric per epoch of several training runs as one SVG line chart (standard library only):
+AP50 after each epoch, or a training loss term (e.g. loss_giou) averaged over each epoch's logged steps.
 
-    python3 convergence_chart.py --title T --output chart.svg "label=run/metrics.jsonl" ...
+    python3 convergence_chart.py --title T --output chart.svg [--metric loss_giou] "label=run/metrics.jsonl" ...
 
 Runs whose label starts with the same word (the model) share a colour; later seeds are dashed.
 """
@@ -10,22 +11,33 @@ import json
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 
 
-def curve(path):
-    return [json.loads(line)["ap50"] for line in open(path) if '"ap50"' in line]
+def curve(path, metric="ap50"):
+    """The metric per epoch: the evaluation's value after each epoch, or a loss term's mean over the epoch."""
+    records = [json.loads(line) for line in open(path)]
+    if metric == "ap50":
+        return [record["ap50"] for record in records if "ap50" in record]
+    epochs = {}
+    for record in records:
+        if metric in record and "loss" in record:
+            epochs.setdefault(record["epoch"], []).append(record[metric])
+    return [sum(values) / len(values) for _, values in sorted(epochs.items())]
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--title", required=True)
     parser.add_argument("--output", required=True)
+    parser.add_argument("--metric", default="ap50", help="ap50, or a training loss term such as loss_giou")
     parser.add_argument("runs", nargs="+", help="label=metrics.jsonl")
     args = parser.parse_args()
-    runs = [(label, curve(path)) for label, path in (run.split("=", 1) for run in args.runs)]
+    runs = [(label, curve(path, args.metric)) for label, path in (run.split("=", 1) for run in args.runs)]
     epochs = max(len(values) for _, values in runs)
     width, height, left, right, top, bottom = 640, 400, 56, 170, 40, 48
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = max(0.1, max(max(values, default=0) for _, values in runs))
-    top_value = min(1.0, (int(top_value * 10) + 1) / 10)
+    top_value = (int(top_value * 10) + 1) / 10
+    if args.metric == "ap50":
+        top_value = min(1.0, top_value)
     x = lambda epoch: left + plot_w * (epoch - 1) / max(1, epochs - 1)
     y = lambda value: top + plot_h * (1 - value / top_value)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
@@ -38,7 +50,7 @@ def main():
     for epoch in range(1, epochs + 1):
         parts.append(f'<text x="{x(epoch):.1f}" y="{top + plot_h + 18}" text-anchor="middle">{epoch}</text>')
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle">epoch</text>')
-    parts.append(f'<text x="14" y="{top + plot_h / 2}" text-anchor="middle" transform="rotate(-90 14 {top + plot_h / 2})">AP50</text>')
+    parts.append(f'<text x="14" y="{top + plot_h / 2}" text-anchor="middle" transform="rotate(-90 14 {top + plot_h / 2})">{args.metric.upper() if args.metric == "ap50" else args.metric}</text>')
     models, seen = [], {}
     for index, (label, values) in enumerate(runs):
         model = label.split()[0]
