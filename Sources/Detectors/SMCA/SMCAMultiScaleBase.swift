@@ -6,8 +6,8 @@ import TorchNN
 /// What the two multi-scale SMCA-DETR models share: the ResNet (`backbone.0.body`), the level
 /// embedding (`transformer.level_embed`), the decoder, the query table and the heads; the maps'
 /// padding masks and positions; decoding a list of key segments. Subclasses add their projections
-/// and encoder.
-public class SMCAMultiScaleBase: Module, SMCADetector {
+/// and encoder, and are the detectors (`SMCADetector`).
+public class SMCAMultiScaleBase: Module {
   public let config: SMCAConfig
   let body: ResNet
   let levelEmbedding: Tensor
@@ -76,9 +76,5 @@ public class SMCAMultiScaleBase: Module, SMCADetector {
       mask: Tensor.cat(segments.map { $0.mask.flattened(from: 1) }, dim: 1), segments: segments.map(\.segment),
       queryPosition: queryEmbedding.weight.unsqueezed(dim: 1).expanded(to: [config.transformer.queries, batch.count, d]),
       imageSizes: batch.pixelSizes, classHead: classHead, boxHead: boxHead)
-  }
-
-  public func predictions(for batch: DetectorBatch) -> DetectorOutput {
-    fatalError("SMCAMultiScaleBase.predictions(for:) is overridden by each multi-scale model")
   }
 }

@@ -15,7 +15,7 @@ import TorchNN
 /// 16, 32 and 64, with the positions of strides 16, 16, 32, 64 (level embeddings 1, 1, 2, 3) and
 /// distance factors 0.5, 0.5, 1, 2; each segment has its own prior and softmax, weighted per query by
 /// scale-selection attention.
-public final class SMCAMultiScaleModel: SMCAMultiScaleBase {
+public final class SMCAMultiScaleModel: SMCAMultiScaleBase, SMCADetector {
   let inputProjections: [Conv2d]
   let coarsestProjection: Conv2d
   let encoderLayers: ModuleList<SMCADepthwiseEncoderLayer>
@@ -45,7 +45,7 @@ public final class SMCAMultiScaleModel: SMCAMultiScaleBase {
     registerModule("input_proj_2048_3", coarsestProjection)
   }
 
-  public override func predictions(for batch: DetectorBatch) -> DetectorOutput {
+  public func predictions(for batch: DetectorBatch) -> DetectorOutput {
     let features = body(batch.images, stagesOut: [2, 3, 4])
     var maps = zip(inputProjections, features).map { $0.0($0.1) }
     maps.append(coarsestProjection(features[2]))

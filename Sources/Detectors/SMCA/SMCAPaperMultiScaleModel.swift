@@ -16,7 +16,7 @@ import TorchNN
 /// `input_proj_2048`, `input_proj_2048_3`, `transformer.level_embed` `[3, d]`,
 /// `transformer.encoder.layers.N` (`self_attn`, `linear1`, `linear2`, `norm1`, `norm2`),
 /// `transformer.decoder`, `query_embed`, `class_embed`, `bbox_embed`.
-public final class SMCAPaperMultiScaleModel: SMCAMultiScaleBase {
+public final class SMCAPaperMultiScaleModel: SMCAMultiScaleBase, SMCADetector {
   let inputProjections: [Conv2d]
   let coarsestProjection: Conv2d
   let encoderLayers: ModuleList<TransformerEncoderLayer>
@@ -45,7 +45,7 @@ public final class SMCAPaperMultiScaleModel: SMCAMultiScaleBase {
     registerModule("input_proj_2048_3", coarsestProjection)
   }
 
-  public override func predictions(for batch: DetectorBatch) -> DetectorOutput {
+  public func predictions(for batch: DetectorBatch) -> DetectorOutput {
     let features = body(batch.images, stagesOut: [3, 4])
     let maps = [inputProjections[0](features[0]), inputProjections[1](features[1]), coarsestProjection(features[1])]
     let (masks, positions) = masksAndPositions(of: maps, paddingMask: batch.paddingMask)
