@@ -11,7 +11,6 @@ scorer).
     PYTHONPATH=Scripts/reference/detrex "$(Scripts/reference/detrex/env.sh)" Scripts/benchmarks/detrex_reference.py --arch dino --image-size 512 [--train]
 """
 import argparse
-import json
 import pathlib
 
 import detrex_cpu  # noqa: F401  (must come first)
@@ -19,7 +18,7 @@ import detrex_cpu  # noqa: F401  (must come first)
 import torch
 from detectron2.config import LazyConfig, instantiate
 from detectron2.structures import Boxes, Instances
-from step_timing import parse_benchmark_arguments, print_timing
+from step_timing import parse_benchmark_arguments, print_flops, print_timing, training_step
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--arch", choices=["dino", "focus_detr"], default="dino")
@@ -42,15 +41,7 @@ if args.train:
     model.train()
     for parameter in model.backbone.parameters():
         parameter.requires_grad_(False)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=1e-5, weight_decay=1e-4)
-
-    def step():
-        loss = sum(model(batch).values())
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 0.1)
-        optimizer.step()
+    step = training_step(model.parameters(), lambda: sum(model(batch).values()), 1e-5)
 else:
     model.eval()
 
@@ -59,13 +50,6 @@ else:
             model(batch)
 
 if args.flops_only:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model.eval()
-    with FlopCounterMode(display=False) as counter:  # module tracking needs autograd on
-        model(batch)
-    per_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
-    encoder = sum(v for k, v in per_module.items() if k.endswith((".transformer.encoder", ".transformer.enc_mask_predictor")))
-    print(json.dumps({"flops": counter.get_total_flops(), "encoder_flops": encoder}))
+    print_flops(model, lambda: model(batch), "encoder_flops", (".transformer.encoder", ".transformer.enc_mask_predictor"))
     raise SystemExit(0)
 print_timing(step, args.iterations, args.batch_size)

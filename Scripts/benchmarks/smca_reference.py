@@ -8,7 +8,6 @@ convolutions), in all and in the decoder.
 
     "$(Scripts/reference/smca/env.sh)" Scripts/benchmarks/smca_reference.py --image-size 512 [--train]
 """
-import json
 import pathlib
 import sys
 import types
@@ -19,7 +18,7 @@ sys.path.insert(0, str(ROOT / "Scripts/benchmarks"))
 import tv_cpu_shim  # noqa: F401,E402  (must precede torchvision)
 
 import torch  # noqa: E402
-from step_timing import parse_benchmark_arguments, print_timing  # noqa: E402
+from step_timing import parse_benchmark_arguments, print_flops, print_timing, training_step  # noqa: E402
 
 sys.path.insert(0, str(ROOT / ".venv-smca/src/SMCA-DETR"))
 from models.backbone import build_backbone  # noqa: E402
@@ -47,16 +46,12 @@ if args.train:
     weights = {"loss_ce": 2, "loss_bbox": 5, "loss_giou": 2}
     weights.update({f"{k}_{i}": v for i in range(5) for k, v in list(weights.items())})
     criterion = SetCriterion(91, matcher=build_matcher(options), weight_dict=weights, eos_coef=0.1, losses=["labels", "boxes"])
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=1e-4)
 
-    def step():
+    def loss():
         losses = criterion(model([list(images), targets]), targets)
-        loss = sum(losses[k] * w for k, w in weights.items())
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 0.1)
-        optimizer.step()
+        return sum(losses[k] * w for k, w in weights.items())
+
+    step = training_step(model.parameters(), loss, 1e-4)
 else:
     model.eval()
 
@@ -65,13 +60,6 @@ else:
             PostProcess()(model([list(images), targets]), sizes)
 
 if args.flops_only:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model.eval()
-    with FlopCounterMode(display=False) as counter:
-        model([list(images), targets])
-    per_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
-    decoder = sum(v for k, v in per_module.items() if k.endswith(".transformer.decoder"))
-    print(json.dumps({"flops": counter.get_total_flops(), "decoder_flops": decoder}))
+    print_flops(model, lambda: model([list(images), targets]), "decoder_flops", (".transformer.decoder",))
     raise SystemExit(0)
 print_timing(step, args.iterations, args.batch_size)

@@ -27,6 +27,36 @@ def parse_benchmark_arguments(parser=None):
     return args
 
 
+def training_step(parameters, loss, learning_rate):
+    """A training step as both sides time it: `loss()`, backward, gradient clipping at 0.1, AdamW (weight
+    decay 1e-4) over the parameters that require gradients."""
+    import torch
+
+    trainable = [p for p in parameters if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=1e-4)
+
+    def step():
+        value = loss()
+        optimizer.zero_grad()
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 0.1)
+        optimizer.step()
+
+    return step
+
+
+def print_flops(model, forward, part, suffixes):
+    """Prints one JSON line: the FLOPs of one inference (`forward()`) as torch's FlopCounterMode counts
+    them, in all and, as `part`, in the modules whose names end with one of `suffixes`."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with FlopCounterMode(display=False) as counter:  # module tracking needs autograd on
+        forward()
+    per_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    print(json.dumps({"flops": counter.get_total_flops(), part: sum(v for k, v in per_module.items() if k.endswith(suffixes))}))
+
+
 def print_timing(step, iterations, batch_size):
     for _ in range(2):
         step()
