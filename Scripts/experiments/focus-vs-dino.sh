@@ -10,6 +10,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
+source Scripts/experiments/demo_budget_run.sh
 seeds=("$@")
 [ ${#seeds[@]} -eq 0 ] && seeds=(42 43)
 out=runs/focus-vs-dino
@@ -18,15 +19,7 @@ swift build -c release --product detr >&2
 for seed in "${seeds[@]}"; do
   for model in dino focus-detr; do
     run=$out/$model-seed$seed
-    if [ -f "$run/last/trainer.json" ] &&
-      python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["epoch"] != 7)' "$run/last/trainer.json"; then
-      continue
-    fi
-    resume=()
-    [ -d "$run/last" ] && resume=(--resume)
-    .build/release/detr train --model "$model" --preset small --synthetic-images 2000 --synthetic-size 160 \
-      --synthetic-objects medium-large --augmentation flip --epochs 7 --batch-size 4 --learning-rate 5e-4 --seed "$seed" \
-      --output "$run" --log-every 50 --checkpoint-every 200 "${resume[@]}" > "$run.log" 2>&1
+    demo_budget_run "$run" "$model" "$seed"
   done
 done
 # p50 of a `detr benchmark` run (arguments as given) and of its encoder phases, "total encoder".
