@@ -51,6 +51,8 @@ public struct SetCriterion: Sendable {
     case crossEntropy(noObjectWeight: Double)
     /// Sigmoid focal loss over classes, summed and divided by the number of boxes.
     case focal(alpha: Double, gamma: Double)
+    /// SD-DETR's IoU-aware soft targets (see `AlignmentLoss`), divided by the number of boxes.
+    case alignment(AlignmentLoss)
   }
 
   public var matcher: HungarianMatcher
@@ -145,6 +147,13 @@ public struct SetCriterion: Sendable {
       let oneHot = Tensor.zeros([batch, queries, classes])
       oneHot[batchIndex, queryIndex, labels] = Tensor.ones([labels.size(0)])
       classificationLoss = sigmoidFocalLoss(predictions.logits, targets: oneHot, alpha: alpha, gamma: gamma).sum() / boxCount
+    case .alignment(let alignment):
+      let positive = Tensor.zeros([batch, queries, classes])
+      positive[batchIndex, queryIndex, labels] = Tensor.ones([labels.size(0)])
+      let soft = alignment.targets(
+        logits: predictions.logits, boxes: predictions.boxes, batchIndex: batchIndex, queryIndex: queryIndex, labels: labels,
+        targetBoxes: Tensor.cat(matchedBoxes))
+      classificationLoss = alignment.elementwise(predictions.logits, targets: soft, positive: positive).sum() / boxCount
     }
 
     let predicted = predictions.boxes[batchIndex, queryIndex]

@@ -11,6 +11,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
   case dino = "dino"
   case focusDETR = "focus-detr"
   case smcaDETR = "smca-detr"
+  case sdDETR = "sd-detr"
 
   /// Preset names of this family.
   public var presets: [String] {
@@ -21,6 +22,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case .dino: ["r50-4scale", "r50-4scale-24ep", "r50-5scale", "small"]
     case .focusDETR: ["r50-4scale", "r50-4scale-36ep", "small"]
     case .smcaDETR: ["r50", "r50-multi-scale", "r50-paper-multi-scale", "small"]
+    case .sdDETR: ["r50", "small"]
     }
   }
 }
@@ -209,6 +211,8 @@ public enum DetectorFactory {
     case (.smcaDETR, "r50-multi-scale"): return try SMCAMultiScaleModel(config: .r50MultiScale)
     case (.smcaDETR, "r50-paper-multi-scale"): return try SMCAPaperMultiScaleModel(config: .r50PaperMultiScale)
     case (.smcaDETR, "small"): return try SMCAModel(config: .small)
+    case (.sdDETR, "r50"): return try SDDETRModel(config: .r50)
+    case (.sdDETR, "small"): return try SDDETRModel(config: .small)
     default:
       throw CheckpointError(path: preset, problem: "is not a preset of \(kind.rawValue); presets: \(kind.presets.joined(separator: ", "))")
     }
@@ -229,6 +233,7 @@ public enum DetectorFactory {
       case .depthwiseMultiScale: return try SMCAMultiScaleModel(config: config)
       case .attentionMultiScale: return try SMCAPaperMultiScaleModel(config: config)
       }
+    case .sdDETR: return try SDDETRModel(config: try decoder.decode(SDDETRConfig.self, from: configJSON))
     }
   }
 }

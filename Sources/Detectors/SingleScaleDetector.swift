@@ -4,28 +4,28 @@ import TorchNN
 
 /// What DETR and Conditional DETR share: a ResNet's last feature map, projected to the model width,
 /// encoded by post-norm transformer encoder layers with sine (or learned) positions, and a learned
-/// query table. Registers the reference keys `backbone.0.body`, `backbone.1` (learned positions),
-/// `input_proj`, `query_embed` and `transformer.encoder.layers`; subclasses add the decoder under
-/// `transformer` and the heads.
+/// query table (unless the family makes its queries from the image, as SD-DETR can). Registers the
+/// reference keys `backbone.0.body`, `backbone.1` (learned positions), `input_proj`, `query_embed` and
+/// `transformer.encoder.layers`; subclasses add the decoder under `transformer` and the heads.
 public class SingleScaleDetector: Module {
   let hiddenDim: Int
   let queryCount: Int
   let body: ResNet
   let learnedPosition: LearnedPositionEncoding?
   let inputProjection: Conv2d
-  let queryEmbedding: Embedding
+  let queryEmbedding: Embedding?
   let encoderLayers: ModuleList<TransformerEncoderLayer>
   /// The `transformer` container; subclasses register their decoder in it.
   let transformer = Module()
 
-  init(backbone: BackboneConfig, transformer settings: TransformerSettings, learnedPositionEncoding: Bool) {
+  init(backbone: BackboneConfig, transformer settings: TransformerSettings, learnedPositionEncoding: Bool, queryTable: Bool = true) {
     let hiddenDim = settings.hiddenDim
     self.hiddenDim = hiddenDim
     queryCount = settings.queries
     body = backbone.makeResNet()
     learnedPosition = learnedPositionEncoding ? LearnedPositionEncoding(featuresPerAxis: hiddenDim / 2) : nil
     inputProjection = Conv2d(backbone.stageChannels[3], hiddenDim, kernelSize: 1)
-    queryEmbedding = Embedding(settings.queries, hiddenDim)
+    queryEmbedding = queryTable ? Embedding(settings.queries, hiddenDim) : nil
     encoderLayers = ModuleList(
       (0..<settings.encoderLayers).map { _ in
         TransformerEncoderLayer(dim: hiddenDim, heads: settings.heads, feedForwardDim: settings.feedForwardDim, dropout: settings.dropout)
@@ -40,7 +40,7 @@ public class SingleScaleDetector: Module {
     encoder.registerModule("layers", encoderLayers)
     transformer.registerModule("encoder", encoder)
     registerModule("transformer", transformer)
-    registerModule("query_embed", queryEmbedding)
+    if let queryEmbedding { registerModule("query_embed", queryEmbedding) }
     registerModule("input_proj", inputProjection)
     registerModule("backbone", backboneModule)
   }
@@ -63,6 +63,7 @@ public class SingleScaleDetector: Module {
 
   /// The query table as `[queries, batch, d]`.
   func queryPositions(batch: Int) -> Tensor {
-    queryEmbedding.weight.unsqueezed(dim: 1).expanded(to: [queryCount, batch, hiddenDim])
+    guard let queryEmbedding else { preconditionFailure("this model makes its queries from the image; it has no query table") }
+    return queryEmbedding.weight.unsqueezed(dim: 1).expanded(to: [queryCount, batch, hiddenDim])
   }
 }

@@ -30,14 +30,14 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
   }
 
   /// The reference recipe of a family: DETR 300 epochs (drop at 200), lr 1e-4 / backbone 1e-5;
-  /// Conditional DETR and SMCA-DETR 50 (drop at 40), same rates; Deformable DETR 50 (drop at 40), lr 2e-4 /
+  /// Conditional DETR, SMCA-DETR and SD-DETR 50 (drop at 40), same rates; Deformable DETR 50 (drop at 40), lr 2e-4 /
   /// backbone 2e-5, offsets ×0.1; DINO (detrex) and Focus-DETR 12 (drop at 11), lr 1e-4 / backbone 1e-5, only the
   /// stem frozen, no weight decay on normalization layers (the family's parameter rules). Weight
   /// decay 1e-4, gradient clipping 0.1, batch 2 per device.
   public static func reference(for kind: ModelKind) -> TrainingRecipe {
     switch kind {
     case .detr: return TrainingRecipe(epochs: 300, learningRate: 1e-4, backboneLearningRate: 1e-5, learningRateDropEpoch: 200)
-    case .conditionalDETR, .smcaDETR:
+    case .conditionalDETR, .smcaDETR, .sdDETR:
       return TrainingRecipe(epochs: 50, learningRate: 1e-4, backboneLearningRate: 1e-5, learningRateDropEpoch: 40)
     case .deformableDETR:
       var recipe = TrainingRecipe(epochs: 50, learningRate: 2e-4, backboneLearningRate: 2e-5, learningRateDropEpoch: 40)

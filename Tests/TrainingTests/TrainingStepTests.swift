@@ -35,10 +35,19 @@ import TorchTestSupport
     smcaMultiScale.encoder = .depthwiseMultiScale
     var smcaPaper = smca
     (smcaPaper.encoder, smcaPaper.encoderLayout) = (.attentionMultiScale, [.multiScale])
+    // SD-DETR at stride 16 (dilated last stage), so that the 64-pixel images have more cells than queries.
+    var sdDETR = SDDETRConfig.small
+    (sdDETR.backbone, sdDETR.transformer, sdDETR.classCount, sdDETR.miniDetectorConvLayers) = (tinyBackbone, tinyTransformer, 3, 1)
+    sdDETR.backbone.dilation = true
+    var sdDETRVariant = sdDETR
+    (sdDETRVariant.selfAttentionConcat, sdDETRVariant.alignmentLoss, sdDETRVariant.shareKeyValue) = (.token, .iaBCE, true)
+    var sdDETRTwoDecoders = sdDETR
+    (sdDETRTwoDecoders.taskAwareQueries, sdDETRTwoDecoders.boxReference, sdDETRTwoDecoders.twoFullDecoders) = (false, .center, true)
     return [
       DETRModel(config: detr), ConditionalDETRModel(config: conditional), DeformableDETRModel(config: deformable),
       DeformableDETRModel(config: twoStage), DINOModel(config: dino), try! FocusDETRModel(config: focus), try! SMCAModel(config: smca),
-      try! SMCAMultiScaleModel(config: smcaMultiScale), try! SMCAPaperMultiScaleModel(config: smcaPaper),
+      try! SMCAMultiScaleModel(config: smcaMultiScale), try! SMCAPaperMultiScaleModel(config: smcaPaper), try! SDDETRModel(config: sdDETR),
+      try! SDDETRModel(config: sdDETRVariant), try! SDDETRModel(config: sdDETRTwoDecoders),
     ]
   }
 
