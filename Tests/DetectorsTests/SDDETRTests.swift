@@ -17,7 +17,8 @@ import TorchTestSupport
   static func transcriptionConfig(_ variant: String) -> SDDETRConfig {
     var config = SDDETRConfig()
     config.backbone = BackboneConfig(blocksPerStage: [1, 1, 1, 1], stemChannels: 8, stageChannels: [8, 16, 32, 64], bottleneck: false)
-    config.transformer = TransformerSettings(hiddenDim: 32, heads: 4, encoderLayers: 1, decoderLayers: 2, feedForwardDim: 64, dropout: 0, queries: 10)
+    config.transformer = TransformerSettings(
+      hiddenDim: 32, heads: 4, encoderLayers: 1, decoderLayers: 2, feedForwardDim: 64, dropout: 0, queries: 10)
     config.classCount = 5
     config.pointsPerBranch = 3
     config.miniDetectorConvLayers = 1
@@ -99,7 +100,9 @@ import TorchTestSupport
     model.eval()
     let expected = try Goldens(folder.appendingPathComponent("expected.safetensors"))
     let (images, mask) = (expected["pixel_values"], expected["pixel_mask"] .== 0)
-    let (reference, output) = withInferenceMode { (conditional(images: images, paddingMask: mask), model(images: images, paddingMask: mask)) }
+    let (reference, output) = withInferenceMode {
+      (conditional(images: images, paddingMask: mask), model(images: images, paddingMask: mask))
+    }
     for (a, b) in zip(reference.auxiliary + [reference.final], output.predictions.auxiliary + [output.predictions.final]) {
       expectClose(b.logits, a.logits, relative: 0, absolute: 0, "logits")
       expectClose(b.boxes, a.boxes, relative: 0, absolute: 0, "boxes")

@@ -149,7 +149,9 @@ public struct SDDETROutput: @unchecked Sendable {
 }
 
 extension SDDETRModel: SetPredictionDetector {
-  public func predictions(for batch: DetectorBatch) -> DetectorOutput { self(images: batch.images, paddingMask: batch.paddingMask).predictions }
+  public func predictions(for batch: DetectorBatch) -> DetectorOutput {
+    self(images: batch.images, paddingMask: batch.paddingMask).predictions
+  }
   public var kind: ModelKind { .sdDETR }
   public var postProcessing: PostProcessing { .sigmoidTopK(100) }
   public var usesAuxiliaryLoss: Bool { config.loss.auxiliaryLoss }
