@@ -9,7 +9,7 @@
 # BUDGET_EPOCHS epochs, default 2000 x 3, batch 4, learning rate 5e-4, flips) and each seed.
 # Then each final model is evaluated on the validation images (COCO AP, AP50, AP75) and the
 # misalignment measure is computed from its detections (Scripts/experiments/misalignment.py).
-# Writes runs/sd-detr-ablation/results.md and docs/families/sd-detr-ablation.svg (AP50 per epoch).
+# Writes runs/sd-detr-ablation/results.md and docs/models/sd-detr-ablation.svg (AP50 per epoch).
 # Usage: Scripts/experiments/sd-detr-ablation.sh [seeds...]   (default: 42 43)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -47,7 +47,7 @@ for seed in "${seeds[@]}"; do
   done
 done
 python3 Scripts/experiments/convergence_chart.py --title "SD-DETR ablation: AP50 on the built-in shapes after each epoch" \
-  --output docs/families/sd-detr-ablation.svg "${runs[@]}"
+  --output docs/models/sd-detr-ablation.svg "${runs[@]}"
 {
   echo "# SD-DETR ablation ($(date -u +%F), $(nproc) cores)"
   echo

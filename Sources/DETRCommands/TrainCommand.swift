@@ -42,6 +42,11 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Epochs (default: the family's reference recipe).")
   var epochs: Int?
 
+  @Option(
+    name: .customLong("lr-drop-epoch"),
+    help: "The epoch after which the learning rate drops ×0.1 (default: the recipe's, or 4/5 of --epochs; 11 of 12 for the 1x schedule).")
+  var learningRateDropEpoch: Int?
+
   @Option(name: .customLong("max-iterations"), help: "Stop after this many optimizer steps.")
   var maxIterations: Int?
 
@@ -93,6 +98,9 @@ struct TrainCommand: ParsableCommand {
   func validate() throws {
     guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
     if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
+    if let learningRateDropEpoch, learningRateDropEpoch <= 0 {
+      throw ValidationError("--lr-drop-epoch must be positive, got \(learningRateDropEpoch)")
+    }
     if let maxIterations, maxIterations <= 0 { throw ValidationError("--max-iterations must be positive, got \(maxIterations)") }
     guard model.presets.contains(preset) || config != nil else {
       throw ValidationError("--preset \(preset) is not a preset of \(model.rawValue); presets: \(model.presets.joined(separator: ", "))")
@@ -129,6 +137,7 @@ struct TrainCommand: ParsableCommand {
       recipe.epochs = epochs
       recipe.learningRateDropEpoch = Swift.max(1, epochs * 4 / 5)
     }
+    if let learningRateDropEpoch { recipe.learningRateDropEpoch = learningRateDropEpoch }
     if let learningRate {
       recipe.backboneLearningRate *= learningRate / recipe.learningRate
       recipe.learningRate = learningRate

@@ -23,6 +23,12 @@ import TorchTestSupport
     let annotations = Self.annotations(in: root)
     #expect(message(["train", "--batch-size", "0"]).contains("--batch-size"))
     #expect(message(["train", "--model", "yolo"]).contains("yolo"))
+    #expect(message(["train", "--lr-drop-epoch", "0"]).contains("--lr-drop-epoch must be positive"))
+    let badSwitches = message([
+      "train", "--model", "sd-detr", "--data", root.path, "--train-annotations", annotations.path, "--set", "task_aware_queries=false",
+      "--output", root.appendingPathComponent("sd-detr").path,
+    ])
+    #expect(badSwitches.contains("box_reference") && badSwitches.contains("sd-detr"), "\(badSwitches)")
     #expect(message(["train", "--preset", "huge"]).contains("presets: r50, r50-single-scale"))
     #expect(message(["train", "--data", "/nonexistent"]).contains("--data and --train-annotations go together"))
     #expect(message(["train", "--data", "/nonexistent", "--train-annotations", "/nonexistent/a.json"]).contains("/nonexistent/a.json"))
