@@ -135,7 +135,14 @@ struct TrainCommand: ParsableCommand {
     recipe.seed = seed
     if let epochs {
       recipe.epochs = epochs
-      recipe.learningRateDropEpoch = Swift.max(1, epochs * 4 / 5)
+      if recipe.secondLearningRateDropEpoch != nil {
+        // Two drops (RetinaNet's steps at 8 and 11 of 12) keep their places in the schedule.
+        recipe.learningRateDropEpoch = Swift.max(1, epochs * 2 / 3)
+        let second = epochs * 11 / 12
+        recipe.secondLearningRateDropEpoch = second > recipe.learningRateDropEpoch ? second : nil
+      } else {
+        recipe.learningRateDropEpoch = Swift.max(1, epochs * 4 / 5)
+      }
     }
     if let learningRateDropEpoch { recipe.learningRateDropEpoch = learningRateDropEpoch }
     if let learningRate {

@@ -38,14 +38,15 @@ public final class ResNet: Module {
   /// Any widths and depths (small ones keep tests fast); bottleneck blocks are 4× wider at their output.
   /// `frozenNormalization` false uses trainable batch norm, for training a backbone from scratch
   /// (the references always start from ImageNet weights with frozen statistics).
+  /// `normalizationEpsilon`: the batch norms' ε (torchvision's COCO detection weights use 0).
   public init(
     blocksPerStage: [Int], stemChannels: Int, stageChannels: [Int], bottleneck: Bool, dilateLastStage: Bool = false,
-    frozenNormalization: Bool = true
+    frozenNormalization: Bool = true, normalizationEpsilon: Double = 1e-5
   ) {
     precondition(blocksPerStage.count == 4 && stageChannels.count == 4, "ResNet: four stages")
     self.stageChannels = stageChannels
     conv1 = Conv2d(3, stemChannels, kernelSize: 7, stride: 2, padding: 3, bias: false)
-    bn1 = makeNormalization(stemChannels, frozen: frozenNormalization)
+    bn1 = makeNormalization(stemChannels, frozen: frozenNormalization, epsilon: normalizationEpsilon)
     var inChannels = stemChannels
     var dilation = 1
     var stages: [ModuleList<ResidualBlock>] = []
@@ -63,7 +64,8 @@ public final class ResNet: Module {
           ResidualBlock(
             inChannels: block == 0 ? inChannels : outChannels, outChannels: outChannels, stride: block == 0 ? stride : 1,
             dilation: block == 0 ? previousDilation : dilation, bottleneck: bottleneck,
-            projectShortcut: block == 0 && (stride != 1 || inChannels != outChannels), frozenNormalization: frozenNormalization))
+            projectShortcut: block == 0 && (stride != 1 || inChannels != outChannels), frozenNormalization: frozenNormalization,
+            normalizationEpsilon: normalizationEpsilon))
       }
       inChannels = outChannels
       stages.append(ModuleList(blocks))
@@ -107,8 +109,11 @@ public final class ResidualBlock: Module, UnaryLayer {
   /// The projection shortcut as `downsample.0` (1×1 convolution) and `downsample.1` (norm).
   let downsample: (convolution: Conv2d, norm: any UnaryLayer)?
 
-  init(inChannels: Int, outChannels: Int, stride: Int, dilation: Int, bottleneck: Bool, projectShortcut: Bool, frozenNormalization: Bool) {
-    let norm = { (channels: Int) in makeNormalization(channels, frozen: frozenNormalization) }
+  init(
+    inChannels: Int, outChannels: Int, stride: Int, dilation: Int, bottleneck: Bool, projectShortcut: Bool, frozenNormalization: Bool,
+    normalizationEpsilon: Double = 1e-5
+  ) {
+    let norm = { (channels: Int) in makeNormalization(channels, frozen: frozenNormalization, epsilon: normalizationEpsilon) }
     if bottleneck {
       let width = outChannels / 4
       convolutions = [
@@ -168,6 +173,6 @@ public func reluInPlace(_ x: Tensor) -> Tensor {
 }
 
 /// Frozen batch norm (pretrained statistics) or trainable batch norm.
-private func makeNormalization(_ channels: Int, frozen: Bool) -> any UnaryLayer {
-  frozen ? FrozenBatchNorm2d(channels) : BatchNorm2d(channels)
+private func makeNormalization(_ channels: Int, frozen: Bool, epsilon: Double) -> any UnaryLayer {
+  frozen ? FrozenBatchNorm2d(channels, epsilon: epsilon) : BatchNorm2d(channels, epsilon: epsilon)
 }

@@ -46,10 +46,10 @@ public struct BackboneConfig: Codable, Sendable, Equatable {
       dilation: dilation)
   }
 
-  func makeResNet() -> ResNet {
+  func makeResNet(normalizationEpsilon: Double = 1e-5) -> ResNet {
     ResNet(
       blocksPerStage: blocksPerStage, stemChannels: stemChannels, stageChannels: stageChannels, bottleneck: bottleneck,
-      dilateLastStage: dilation)
+      dilateLastStage: dilation, normalizationEpsilon: normalizationEpsilon)
   }
 
   enum CodingKeys: String, CodingKey {

@@ -12,6 +12,8 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
   case focusDETR = "focus-detr"
   case smcaDETR = "smca-detr"
   case sdDETR = "sd-detr"
+  case retinaNet = "retinanet"
+  case dsaRetinaNet = "dsa-retinanet"
 
   /// Preset names of this family.
   public var presets: [String] {
@@ -23,6 +25,8 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case .focusDETR: ["r50-4scale", "r50-4scale-36ep", "small"]
     case .smcaDETR: ["r50", "r50-multi-scale", "r50-paper-multi-scale", "small"]
     case .sdDETR: ["r50", "small"]
+    case .retinaNet: ["r50", "r50-torchvision", "small"]
+    case .dsaRetinaNet: ["r50", "r50-confidence", "small"]
     }
   }
 }
@@ -213,6 +217,12 @@ public enum DetectorFactory {
     case (.smcaDETR, "small"): return try SMCAModel(config: .small)
     case (.sdDETR, "r50"): return try SDDETRModel(config: .r50)
     case (.sdDETR, "small"): return try SDDETRModel(config: .small)
+    case (.retinaNet, "r50"): return try RetinaNetModel(config: .r50)
+    case (.retinaNet, "r50-torchvision"): return try RetinaNetModel(config: .r50Torchvision)
+    case (.retinaNet, "small"): return try RetinaNetModel(config: .small)
+    case (.dsaRetinaNet, "r50"): return try RetinaNetModel(config: .r50DSA, kind: .dsaRetinaNet)
+    case (.dsaRetinaNet, "r50-confidence"): return try RetinaNetModel(config: .r50DSAConfidence, kind: .dsaRetinaNet)
+    case (.dsaRetinaNet, "small"): return try RetinaNetModel(config: .smallDSA, kind: .dsaRetinaNet)
     default:
       throw CheckpointError(path: preset, problem: "is not a preset of \(kind.rawValue); presets: \(kind.presets.joined(separator: ", "))")
     }
@@ -234,6 +244,7 @@ public enum DetectorFactory {
       case .attentionMultiScale: return try SMCAPaperMultiScaleModel(config: config)
       }
     case .sdDETR: return try SDDETRModel(config: try decoder.decode(SDDETRConfig.self, from: configJSON))
+    case .retinaNet, .dsaRetinaNet: return try RetinaNetModel(config: try decoder.decode(RetinaNetConfig.self, from: configJSON), kind: kind)
     }
   }
 }

@@ -38,7 +38,7 @@ public final class Trainer {
   public var checkpointEvery = 50
   public var logEvery = 10
   public private(set) var position = TrainingPosition()
-  let optimizer: AdamW
+  let optimizer: any Optimizer
   /// Each parameter group's learning rate before the schedule's factor.
   let baseLearningRates: [Double]
   var metrics: MetricsLog
@@ -62,7 +62,11 @@ public final class Trainer {
         resnet.freeze(stemAndStages: recipe.frozenBackboneStages)
       }
     }
-    optimizer = AdamW(groups: parameterGroups(of: detector, recipe: recipe))
+    let groups = parameterGroups(of: detector, recipe: recipe)
+    switch recipe.optimizer {
+    case .adamW: optimizer = AdamW(groups: groups)
+    case .sgd: optimizer = SGD(groups: groups, momentum: recipe.momentum)
+    }
     baseLearningRates = optimizer.groups.map(\.learningRate)
     metrics = try MetricsLog(folder: output)
   }
@@ -105,13 +109,17 @@ public final class Trainer {
     // A run from the start drops the metrics of one that was killed before its first checkpoint.
     if position.step == 0 { try metrics.truncate(afterStep: 0) }
     while position.epoch < epochs {
-      let factor = recipe.learningRateFactor(epoch: position.epoch)
-      optimizer.setLearningRates(baseLearningRates.map { $0 * factor })
+      optimizer.setLearningRates(baseLearningRates.map { $0 * recipe.learningRateFactor(epoch: position.epoch, step: position.step) })
       let stream = trainLoader.batches(epoch: position.epoch, startingAt: position.batch)
       while let loaded = try stream.nextBatch() {
         if let maxIterations, position.step >= maxIterations { break }
         for skipped in loaded.skipped { progress("skipped \(skipped)", .report) }
         if let batch = loaded.batch {
+          if position.step < recipe.warmupSteps {
+            optimizer.setLearningRates(baseLearningRates.map { $0 * recipe.learningRateFactor(epoch: position.epoch, step: position.step) })
+          } else if position.step == recipe.warmupSteps {
+            optimizer.setLearningRates(baseLearningRates.map { $0 * recipe.learningRateFactor(epoch: position.epoch) })
+          }
           let losses = try trainingStep(
             detector: detector, optimizer: optimizer, batch: batch, clipNorm: recipe.gradientClipNorm,
             step: position.step)

@@ -1,7 +1,24 @@
 import Detectors
+import Foundation
 
 /// How a detector is trained (apart from its architecture): the reference recipes as presets.
 public struct TrainingRecipe: Codable, Sendable, Equatable {
+  /// The optimizer.
+  public enum OptimizerKind: String, Codable, Sendable, CaseIterable {
+    /// AdamW (the DETR family).
+    case adamW = "adamw"
+    /// SGD with momentum (RetinaNet).
+    case sgd
+  }
+
+  public var optimizer = OptimizerKind.adamW
+  /// SGD's momentum.
+  public var momentum = 0.9
+  /// Steps of linear warm-up from `warmupStartFactor` × the rate to the rate (0: none).
+  public var warmupSteps = 0
+  public var warmupStartFactor = 0.001
+  /// A second epoch after which the rate drops ×0.1 again (mmdet's steps at 8 and 11 of 12).
+  public var secondLearningRateDropEpoch: Int?
   public var epochs: Int
   public var batchSize = 2
   public var learningRate: Double
@@ -47,6 +64,11 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
       var recipe = TrainingRecipe(epochs: 12, learningRate: 1e-4, backboneLearningRate: 1e-5, learningRateDropEpoch: 11)
       recipe.frozenBackboneStages = 0
       return recipe
+    case .retinaNet, .dsaRetinaNet:
+      var recipe = TrainingRecipe(epochs: 12, learningRate: 0.01, backboneLearningRate: 0.01, learningRateDropEpoch: 8)
+      (recipe.optimizer, recipe.momentum, recipe.secondLearningRateDropEpoch) = (.sgd, 0.9, 11)
+      (recipe.warmupSteps, recipe.warmupStartFactor, recipe.gradientClipNorm) = (500, 0.001, 0)
+      return recipe
     }
   }
 
@@ -64,10 +86,21 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     // Runs written before the field existed froze one stage.
     frozenBackboneStages = try container.decodeIfPresent(Int.self, forKey: .frozenBackboneStages) ?? 1
     seed = try container.decode(UInt64.self, forKey: .seed)
+    // Runs written before these fields existed used AdamW without warm-up and one drop.
+    optimizer = try container.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? .adamW
+    momentum = try container.decodeIfPresent(Double.self, forKey: .momentum) ?? 0.9
+    warmupSteps = try container.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? 0
+    warmupStartFactor = try container.decodeIfPresent(Double.self, forKey: .warmupStartFactor) ?? 0.001
+    secondLearningRateDropEpoch = try container.decodeIfPresent(Int.self, forKey: .secondLearningRateDropEpoch)
   }
 
-  /// The learning-rate multiplier in `epoch` (0-based).
-  public func learningRateFactor(epoch: Int) -> Double { epoch >= learningRateDropEpoch ? 0.1 : 1 }
+  /// The learning-rate multiplier in `epoch` (0-based) at optimizer step `step` (0-based, counted
+  /// over the whole run): ×0.1 after each drop epoch passed, times the linear warm-up's factor.
+  public func learningRateFactor(epoch: Int, step: Int = .max) -> Double {
+    let drops = [learningRateDropEpoch, secondLearningRateDropEpoch].compactMap { $0 }.filter { epoch >= $0 }.count
+    let warmup = step < warmupSteps ? warmupStartFactor + (1 - warmupStartFactor) * Double(step) / Double(warmupSteps) : 1
+    return Foundation.pow(0.1, Double(drops)) * warmup
+  }
 
   enum CodingKeys: String, CodingKey {
     case epochs
@@ -80,6 +113,9 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     case gradientClipNorm = "gradient_clip_norm"
     case freezeBackboneStem = "freeze_backbone_stem"
     case frozenBackboneStages = "frozen_backbone_stages"
-    case seed
+    case seed, optimizer, momentum
+    case warmupSteps = "warmup_steps"
+    case warmupStartFactor = "warmup_start_factor"
+    case secondLearningRateDropEpoch = "second_learning_rate_drop_epoch"
   }
 }

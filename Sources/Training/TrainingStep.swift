@@ -51,7 +51,7 @@ func parameterGroups(of detector: any Detector, recipe: TrainingRecipe) -> [Para
 
 /// Forward, loss, backward, clipping and the optimizer step for one batch. Throws before the
 /// optimizer step when a loss term is not finite, so the weights stay as they were.
-func trainingStep(detector: any Detector, optimizer: AdamW, batch: DetectionBatch, clipNorm: Double, step: Int) throws -> StepLosses {
+func trainingStep(detector: any Detector, optimizer: any Optimizer, batch: DetectionBatch, clipNorm: Double, step: Int) throws -> StepLosses {
   let loss: TrainingLosses
   do {
     loss = try detector.losses(for: batch.detectorBatch)
