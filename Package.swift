@@ -40,6 +40,7 @@ let package = Package(
     .executableTarget(name: "detr", dependencies: ["DETRCommands", "Torch"]),
     .executableTarget(name: "torch-overhead-benchmark", dependencies: ["Torch"], path: "Benchmarks/TorchOverhead"),
     .executableTarget(name: "loader-throughput", dependencies: ["COCO"], path: "Benchmarks/LoaderThroughput"),
+    .executableTarget(name: "nms-benchmark", dependencies: ["Detection"], path: "Benchmarks/NMS"),
     .target(name: "TorchTestSupport", dependencies: ["Torch"], path: "Tests/TorchTestSupport"),
     .executableTarget(name: "torch-memory-probe", dependencies: ["Torch"], path: "Tests/TorchMemoryProbe"),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchTestSupport", "torch-memory-probe"], resources: [.copy("Goldens")]),

@@ -240,6 +240,11 @@ ctorch_status ctorch_avg_pool2d(ctorch_tensor input, const int64_t kernel[2], co
 ctorch_status ctorch_adaptive_pool2d(int32_t op, ctorch_tensor input, const int64_t size[2], ctorch_tensor *out);
 /* mode: 0 nearest (PyTorch's legacy "nearest"), 1 bilinear, 2 bicubic, 3 nearest-exact. align_corners only for 1 and 2. */
 ctorch_status ctorch_interpolate(ctorch_tensor input, int32_t mode, const int64_t size[2], bool align_corners, ctorch_tensor *out);
+/* Greedy non-maximum suppression of corner boxes [n, 4] with scores [n], within each class of classes [n] (int64,
+   nullable: one class): the kept indices (int64), highest score first, equal scores in input order. A box is dropped when
+   its IoU with a kept box of its class exceeds iou_threshold. Runs on the CPU. */
+ctorch_status ctorch_batched_nms(ctorch_tensor boxes, ctorch_tensor scores, ctorch_tensor classes /* nullable */, double iou_threshold,
+                                 ctorch_tensor *out);
 /* mode: 0 bilinear, 1 nearest, 2 bicubic; padding: 0 zeros, 1 border, 2 reflection. */
 ctorch_status ctorch_grid_sample(ctorch_tensor input, ctorch_tensor grid, int32_t mode, int32_t padding, bool align_corners,
                                  ctorch_tensor *out);

@@ -58,36 +58,15 @@ public enum Boxes {
   }
 
   /// Greedy non-maximum suppression of corner boxes `[n, 4]` with `scores [n]`: indices kept,
-  /// highest score first; a box is dropped when its IoU with a kept box exceeds `iouThreshold`.
+  /// highest score first (equal scores in input order); a box is dropped when its IoU with a kept
+  /// box exceeds `iouThreshold`.
   public static func nonMaximumSuppression(_ boxes: Tensor, scores: Tensor, iouThreshold: Double) -> Tensor {
-    let order = scores.argsort(dim: 0, descending: true, stable: true).asArray(Int.self)
-    let values = boxes.to(.float64).contiguous().asArray(Double.self)
-    var suppressed = [Bool](repeating: false, count: order.count)
-    var kept: [Int] = []
-    for (rank, index) in order.enumerated() where !suppressed[rank] {
-      kept.append(index)
-      let a = Array(values[(4 * index)..<(4 * index + 4)])
-      let areaA = (a[2] - a[0]) * (a[3] - a[1])
-      for other in (rank + 1)..<order.count where !suppressed[other] {
-        let j = order[other]
-        let b = Array(values[(4 * j)..<(4 * j + 4)])
-        let w = Swift.max(0, Swift.min(a[2], b[2]) - Swift.max(a[0], b[0]))
-        let h = Swift.max(0, Swift.min(a[3], b[3]) - Swift.max(a[1], b[1]))
-        let intersection = w * h
-        let union = areaA + (b[2] - b[0]) * (b[3] - b[1]) - intersection
-        if union > 0 && intersection / union > iouThreshold { suppressed[other] = true }
-      }
-    }
-    return Tensor(kept, shape: [kept.count])
+    Functional.nonMaximumSuppression(boxes, scores: scores, iouThreshold: iouThreshold)
   }
 
-  /// NMS within each class: boxes of different classes never suppress each other.
+  /// NMS within each class of `classes [n]`: boxes of different classes never suppress each other.
   public static func batchedNonMaximumSuppression(_ boxes: Tensor, scores: Tensor, classes: Tensor, iouThreshold: Double) -> Tensor {
-    guard boxes.size(0) > 0 else { return Tensor.zeros([0], dtype: .int64) }
-    // Shift each class's boxes far apart so one pass of NMS keeps classes separate.
-    let offset = boxes.max().item(Double.self) + 1
-    let shifted = boxes + (classes.to(boxes.dtype) * offset).unsqueezed(dim: 1)
-    return nonMaximumSuppression(shifted, scores: scores, iouThreshold: iouThreshold)
+    Functional.nonMaximumSuppression(boxes, scores: scores, classes: classes, iouThreshold: iouThreshold)
   }
 
   static func components(_ boxes: Tensor) -> (Tensor, Tensor, Tensor, Tensor) {

@@ -93,6 +93,18 @@ public enum Functional {
     return produce("interpolate", input) { ctorch_interpolate(input.handle, mode.rawValue, s, alignCorners, $0) }
   }
 
+  /// Greedy non-maximum suppression of corner boxes `boxes [n, 4]` with `scores [n]`, within each
+  /// class of `classes [n]` (int64; nil: one class): the kept indices `[k]` (int64), highest score
+  /// first, equal scores in input order. A box is dropped when its IoU with a kept box of its class
+  /// exceeds `iouThreshold`. Runs on the CPU (the shim's kernel).
+  public static func nonMaximumSuppression(_ boxes: Tensor, scores: Tensor, classes: Tensor? = nil, iouThreshold: Double) -> Tensor {
+    produce("batched_nms", [boxes, scores]) { out in
+      withExtendedLifetime((boxes, scores)) {
+        withOptionalHandle(classes) { ctorch_batched_nms(boxes.handle, scores.handle, $0, iouThreshold, out) }
+      }
+    }
+  }
+
   /// Samples `input [n, c, h, w]` at `grid [n, ho, wo, 2]` holding (x, y) in [-1, 1]; gives `[n, c, ho, wo]`.
   public static func gridSample(
     _ input: Tensor, grid: Tensor, mode: GridSampleMode = .bilinear, padding: GridSamplePadding = .zeros, alignCorners: Bool = false
