@@ -78,3 +78,73 @@ import TorchTestSupport
     }
   }
 }
+
+/// What swift-detr's DSA-RetinaNet does beyond the authors' code: the corrected defaults, bad configs.
+@Suite struct DSARetinaNetTests {
+  @Test func theIoUTargetIsDetachedUnlessTheLegacyFlagIsOn() throws {
+    let golden = try Goldens(DSAOfficialTests.folder.appendingPathComponent("golden.safetensors"))
+    var gradients: [Double] = []
+    for throughTarget in [false, true] {
+      let model = try DSAOfficialTests.model()
+      var config = model.config
+      config.gradientThroughIoUTarget = throughTarget
+      let variant = try RetinaNetModel(config: config, kind: .dsaRetinaNet)
+      try variant.load(stateDict: Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.key, $0.tensor) }))
+      let levels = variant(images: golden["images"])
+      let losses = variant.levelLosses(
+        levels, paddedSize: (128, 160), imageSizes: DSAOfficialTests.imageSizes, targets: DSAOfficialTests.targets(golden))
+      losses.map { $0["loss_iou"]! }.reduce(Tensor.zeros([]), +).backward()
+      gradients.append(variant.head.regressor.weight.grad?.abs().sum().item(Double.self) ?? 0)
+    }
+    #expect(gradients[0] == 0, "the confidence loss leaves the box branch alone")
+    #expect(gradients[1] > 1e-6, "with the fork's behaviour its gradient reaches the box branch (\(gradients[1]))")
+  }
+
+  @Test func theCorrectedFusionDiffersOnlyOnLevelsTheForkSkips() throws {
+    let golden = try Goldens(DSAOfficialTests.folder.appendingPathComponent("golden.safetensors"))
+    let legacy = try DSAOfficialTests.model()
+    func detections(legacy legacyFusion: Bool, candidates: Int) throws -> [(boxes: Tensor, scores: Tensor, labels: Tensor)] {
+      var config = legacy.config
+      (config.legacyScoreFusion, config.candidatesPerLevel) = (legacyFusion, candidates)
+      let model = try RetinaNetModel(config: config, kind: .dsaRetinaNet)
+      try model.load(stateDict: Dictionary(uniqueKeysWithValues: legacy.stateDict().map { ($0.key, $0.tensor) }))
+      model.eval()
+      return withInferenceMode { model.detections(model(images: golden["images"]), paddedSize: (128, 160), imageSizes: DSAOfficialTests.imageSizes) }
+    }
+    // With 10 candidates per level every level (P7 has 18 anchors) takes the fork's fused branch: the same.
+    let (a, b) = (try detections(legacy: true, candidates: 10), try detections(legacy: false, candidates: 10))
+    for (x, y) in zip(a, b) { expectClose(x.scores, y.scores, relative: 0, absolute: 0, "every level fused either way") }
+    // With 1,000 only P3 (2,880 anchors) does in the fork; the corrected scores are lower elsewhere.
+    let (c, d) = (try detections(legacy: true, candidates: 1000), try detections(legacy: false, candidates: 1000))
+    #expect(zip(c, d).contains { $0.scores.size(0) != $1.scores.size(0) || ($0.scores - $1.scores).abs().max().item(Double.self) > 1e-3 })
+  }
+
+  @Test func badConfigsNameTheField() {
+    var config = RetinaNetConfig.small
+    config.attentionLevels = [4, 8]
+    #expect { try RetinaNetModel(config: config) } throws: { "\($0)".contains("attention_levels") }
+    config = .small
+    config.legacyScoreFusion = true
+    #expect { try RetinaNetModel(config: config) } throws: { "\($0)".contains("object_confidence") }
+    config = .small
+    config.channels = 20
+    #expect { try RetinaNetModel(config: config) } throws: { "\($0)".contains("channels") }
+  }
+
+  @Test func presetsHaveTheReferenceKeysAndSizes() throws {
+    let plain = try withSeededGenerator(0) { try RetinaNetModel(config: .r50) }
+    let dsa = try withSeededGenerator(0) { try RetinaNetModel(config: .r50DSAConfidence, kind: .dsaRetinaNet) }
+    let count = { (model: RetinaNetModel) in model.parameters().reduce(0) { $0 + $1.elementCount } }
+    // RetinaNet R50 with 80 classes, P6 from C5: ResNet-50's convolutions 23,454,912 (its frozen batch norms
+    // are buffers), pyramid 7,997,440, head 6,463,220. DSA adds 8 × 82,241 and the IoU output 256 × 9 × 9 + 9.
+    #expect(count(plain) == 37_915_572, "\(count(plain))")
+    #expect(count(dsa) - count(plain) == 657_928 + 20_745, "\(count(dsa) - count(plain))")
+    let keys = Set(dsa.stateDict().map(\.key))
+    for key in [
+      "backbone.layer4.2.bn3.running_var", "neck.lateral_convs.2.conv.weight", "neck.fpn_convs.4.conv.bias", "neck.fpn_selfatt.7.gamma",
+      "neck.fpn_selfatt.0.query_conv.weight", "bbox_head.cls_convs.3.conv.weight", "bbox_head.retina_iou.bias",
+    ] {
+      #expect(keys.contains(key), "\(key)")
+    }
+  }
+}

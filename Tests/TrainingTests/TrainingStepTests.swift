@@ -43,7 +43,16 @@ import TorchTestSupport
     (sdDETRVariant.selfAttentionConcat, sdDETRVariant.alignmentLoss, sdDETRVariant.shareKeyValue) = (.token, .iaBCE, true)
     var sdDETRTwoDecoders = sdDETR
     (sdDETRTwoDecoders.taskAwareQueries, sdDETRTwoDecoders.boxReference, sdDETRTwoDecoders.twoFullDecoders) = (false, .center, true)
+    var retinaNet = RetinaNetConfig.small
+    (retinaNet.backbone, retinaNet.channels, retinaNet.classCount, retinaNet.towerConvolutions) = (tinyBackbone, 32, 3, 1)
+    var dsaRetinaNet = retinaNet
+    (dsaRetinaNet.attentionLevels, dsaRetinaNet.objectConfidence) = ([3, 4, 5, 6, 7], true)
+    var torchvisionRetinaNet = RetinaNetConfig.r50Torchvision
+    (torchvisionRetinaNet.backbone, torchvisionRetinaNet.channels, torchvisionRetinaNet.classCount) = (tinyBackbone, 32, 3)
+    (torchvisionRetinaNet.towerConvolutions, torchvisionRetinaNet.boxLoss) = (1, .generalizedIoU)
     return [
+      try! RetinaNetModel(config: retinaNet), try! RetinaNetModel(config: dsaRetinaNet, kind: .dsaRetinaNet),
+      try! RetinaNetModel(config: torchvisionRetinaNet),
       DETRModel(config: detr), ConditionalDETRModel(config: conditional), DeformableDETRModel(config: deformable),
       DeformableDETRModel(config: twoStage), DINOModel(config: dino), try! FocusDETRModel(config: focus), try! SMCAModel(config: smca),
       try! SMCAMultiScaleModel(config: smcaMultiScale), try! SMCAPaperMultiScaleModel(config: smcaPaper), try! SDDETRModel(config: sdDETR),
@@ -93,7 +102,7 @@ import TorchTestSupport
   }
 
   @Test func aNonFiniteLossStopsBeforeTheWeightsChange() throws {
-    let detector = withSeededGenerator(0) { Self.detectors()[0] }
+    let detector = withSeededGenerator(0) { Self.detectors().first { $0.kind == .detr }! }
     let optimizer = AdamW(groups: parameterGroups(of: detector, recipe: .reference(for: .detr)))
     var batch = Self.batch()
     batch.images = batch.images * Double.nan
@@ -107,8 +116,23 @@ import TorchTestSupport
     for (a, b) in zip(before, detector.parameters()) { expectClose(b, a, relative: 0, absolute: 0, "unchanged") }
   }
 
+  @Test func retinaNetsRecipeWarmsUpAndDropsTwice() {
+    let recipe = TrainingRecipe.reference(for: .dsaRetinaNet)
+    #expect(recipe.optimizer == .sgd && recipe.momentum == 0.9 && recipe.learningRate == 0.01)
+    #expect(abs(recipe.learningRateFactor(epoch: 0, step: 0) - 0.001) < 1e-12)
+    #expect(abs(recipe.learningRateFactor(epoch: 0, step: 250) - (0.001 + 0.999 * 0.5)) < 1e-12)
+    #expect(recipe.learningRateFactor(epoch: 7, step: 10_000) == 1)
+    #expect(abs(recipe.learningRateFactor(epoch: 8, step: 10_000) - 0.1) < 1e-12)
+    #expect(abs(recipe.learningRateFactor(epoch: 11, step: 10_000) - 0.01) < 1e-12)
+    // Runs recorded before the fields existed read as AdamW without warm-up.
+    var json = try! JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingRecipe.reference(for: .detr))) as! [String: Any]
+    for key in ["optimizer", "momentum", "warmup_steps", "warmup_start_factor"] { json[key] = nil }
+    let old = try! JSONDecoder().decode(TrainingRecipe.self, from: JSONSerialization.data(withJSONObject: json))
+    #expect(old == TrainingRecipe.reference(for: .detr))
+  }
+
   @Test func parameterGroupsFollowTheReferenceRecipes() {
-    let detector = withSeededGenerator(0) { Self.detectors()[2] }
+    let detector = withSeededGenerator(0) { Self.detectors().first { $0.kind == .deformableDETR }! }
     let groups = parameterGroups(of: detector, recipe: .reference(for: .deformableDETR))
     #expect(groups.map(\.learningRate) == [2e-4, 2e-5, 2e-5])
     #expect(groups[1].parameters.allSatisfy { $0.name.contains("sampling_offsets") || $0.name.contains("reference_points") })
