@@ -71,6 +71,13 @@ public final class Trainer {
     metrics = try MetricsLog(folder: output)
   }
 
+  /// Whether a loss term is the final prediction's (`loss_ce`, `loss_bbox`, RetinaNet's `loss_iou`) rather
+  /// than an auxiliary layer's (`loss_bbox_0`), the encoder's (`_enc`) or denoising's (`_dn`).
+  static func isFinalTerm(_ name: String) -> Bool {
+    guard name.hasPrefix("loss_") else { return false }
+    return name.split(separator: "_").count == 2
+  }
+
   /// Whether `output` holds a run's checkpoint to resume from (the last one, or the one a save was replacing).
   public static func hasCheckpoint(in output: URL) -> Bool {
     let last = output.appendingPathComponent("last")
@@ -134,8 +141,8 @@ public final class Trainer {
               imagesPerSecond: rate)
             let elapsed = Date().timeIntervalSince(start)
             let remaining = Double(totalSteps - position.step) * elapsed / Double(Swift.max(stepsThisRun, 1))
-            // The final layer's terms; the auxiliary ones are in metrics.jsonl.
-            let terms = losses.terms.filter { ["loss_ce", "loss_class", "loss_bbox", "loss_giou"].contains($0.name) }
+            // The final layer's terms; the auxiliary (`_0`, `_1`, ...), encoder and denoising ones are in metrics.jsonl.
+            let terms = losses.terms.filter { Self.isFinalTerm($0.name) }
             let termText = terms.map { "\($0.name.replacingOccurrences(of: "loss_", with: "")) \(String(format: "%.3f", $0.value))" }
             progress(
               "epoch \(position.epoch + 1)/\(epochs) step \(position.step)/\(totalSteps)  loss \(String(format: "%.3f", losses.total)) ("
