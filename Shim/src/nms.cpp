@@ -21,24 +21,30 @@ std::vector<int64_t> batched_nms(const at::Tensor &boxes, const at::Tensor &scor
   std::unordered_map<int64_t, std::vector<int64_t>> by_class;
   for (int64_t rank = 0; rank < n; ++rank) by_class[c ? c[order[rank]] : 0].push_back(rank);
   std::vector<char> kept(n, 0);
-  std::vector<T> area(n);
-  for (int64_t i = 0; i < n; ++i) area[i] = (b[4 * i + 2] - b[4 * i]) * (b[4 * i + 3] - b[4 * i + 1]);
+  // Per class, its boxes copied in score order into contiguous arrays: the inner loop reads memory in order.
+  std::vector<T> x0, y0, x1, y1, area;
+  std::vector<char> suppressed;
   for (auto &entry : by_class) {
     const std::vector<int64_t> &ranks = entry.second;
-    std::vector<char> suppressed(ranks.size(), 0);
-    for (size_t a = 0; a < ranks.size(); ++a) {
+    const size_t m = ranks.size();
+    x0.resize(m), y0.resize(m), x1.resize(m), y1.resize(m), area.resize(m);
+    suppressed.assign(m, 0);
+    for (size_t a = 0; a < m; ++a) {
+      const T *box = b + 4 * order[ranks[a]];
+      x0[a] = box[0], y0[a] = box[1], x1[a] = box[2], y1[a] = box[3];
+      area[a] = (box[2] - box[0]) * (box[3] - box[1]);
+    }
+    for (size_t a = 0; a < m; ++a) {
       if (suppressed[a]) continue;
-      const int64_t i = order[ranks[a]];
       kept[ranks[a]] = 1;
-      const T x0 = b[4 * i], y0 = b[4 * i + 1], x1 = b[4 * i + 2], y1 = b[4 * i + 3];
-      for (size_t other = a + 1; other < ranks.size(); ++other) {
-        if (suppressed[other]) continue;
-        const int64_t j = order[ranks[other]];
-        const T w = std::max<T>(0, std::min(x1, b[4 * j + 2]) - std::max(x0, b[4 * j]));
-        const T h = std::max<T>(0, std::min(y1, b[4 * j + 3]) - std::max(y0, b[4 * j + 1]));
+      const T ax0 = x0[a], ay0 = y0[a], ax1 = x1[a], ay1 = y1[a], aarea = area[a];
+      for (size_t other = a + 1; other < m; ++other) {
+        const T w = std::max<T>(0, std::min(ax1, x1[other]) - std::max(ax0, x0[other]));
+        const T h = std::max<T>(0, std::min(ay1, y1[other]) - std::max(ay0, y0[other]));
         const T intersection = w * h;
-        const T union_area = area[i] + area[j] - intersection;
-        if (union_area > 0 && intersection / union_area > iou_threshold) suppressed[other] = 1;
+        const T union_area = aarea + area[other] - intersection;
+        // Branch-free: a suppressed box stays suppressed.
+        suppressed[other] |= (union_area > 0) & (intersection / union_area > iou_threshold);
       }
     }
   }

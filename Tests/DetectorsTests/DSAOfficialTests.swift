@@ -139,6 +139,9 @@ import TorchTestSupport
     // are buffers), pyramid 7,997,440, head 6,463,220. DSA adds 8 × 82,241 and the IoU output 256 × 9 × 9 + 9.
     #expect(count(plain) == 37_915_572, "\(count(plain))")
     #expect(count(dsa) - count(plain) == 657_928 + 20_745, "\(count(dsa) - count(plain))")
+    // torchvision's retinanet_resnet50_fpn (P6 from P5, 91 classes) has 34,014,999 parameters.
+    let torchvision = try withSeededGenerator(0) { try RetinaNetModel(config: .r50Torchvision) }
+    #expect(count(torchvision) == 34_014_999, "\(count(torchvision))")
     let keys = Set(dsa.stateDict().map(\.key))
     for key in [
       "backbone.layer4.2.bn3.running_var", "neck.lateral_convs.2.conv.weight", "neck.fpn_convs.4.conv.bias", "neck.fpn_selfatt.7.gamma",
