@@ -95,7 +95,15 @@ if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q "^LIBTORCH:PATH=$libtorch\$" "$
     -DCMAKE_INSTALL_PREFIX="$home_dir" >/dev/null || die "cmake could not configure the shim (see above)"
 fi
 cmake --build "$build" --parallel "$(nproc)" >/dev/null || { cmake --build "$build" 2>&1 | tail -40; die "the shim did not build"; }
-cmake --install "$build" >/dev/null
+# Installed through a staging folder and a rename, never written in place: a `detr` running meanwhile
+# keeps the library it mapped (overwriting a mapped library can crash it).
+rm -rf "$build/staging"
+cmake --install "$build" --prefix "$build/staging" >/dev/null
+mkdir -p "$home_dir/lib"
+for file in "$build/staging/lib/"*; do
+  target=$home_dir/lib/$(basename "$file")
+  if ! cmp -s "$file" "$target"; then cp -p "$file" "$target.new" && mv -f "$target.new" "$target"; fi
+done
 
 cat > "$prefix/lib/pkgconfig/ctorch.pc" <<PC
 # Written by swift-detr's Scripts/setup.sh
