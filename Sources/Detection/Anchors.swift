@@ -3,8 +3,9 @@ import Torch
 
 /// The anchors of a dense detector (RetinaNet, Lin et al. 2017): at each level, `scales.count ×
 /// ratios.count` boxes per location, ratio-major (`a = ratio · scales + scale`, torchvision's and
-/// mmdet's order), laid out position-major (row by row, then the anchors of a location), the
-/// order in which a head's `[A·K, H, W]` output is flattened after `permute(1, 2, 0)`.
+/// mmdet's order) or size-major (`a = scale · ratios + ratio`, detectron2's), laid out position-major
+/// (row by row, then the anchors of a location), the order in which a head's `[A·K, H, W]` output is
+/// flattened after `permute(1, 2, 0)`. A head's weights follow the order it was trained with.
 public struct AnchorGenerator: Sendable, Equatable, Codable {
   /// Where the two libraries RetinaNet comes from differ.
   public enum Convention: String, Sendable, Equatable, Codable, CaseIterable {
@@ -15,7 +16,16 @@ public struct AnchorGenerator: Sendable, Equatable, Codable {
     case torchvision
   }
 
+  /// The order of a location's anchors.
+  public enum Order: String, Sendable, Equatable, Codable, CaseIterable {
+    /// All scales of the first ratio, then of the next (torchvision, mmdet).
+    case ratioMajor = "ratio-major"
+    /// All ratios of the first scale, then of the next (detectron2).
+    case sizeMajor = "size-major"
+  }
+
   public var convention: Convention
+  public var order = Order.ratioMajor
   /// Each level's stride in pixels (P3–P7: 8 … 128).
   public var strides: [Int]
   /// Each level's anchor side at scale 1 (4 × stride: 32 … 512).
@@ -35,24 +45,41 @@ public struct AnchorGenerator: Sendable, Equatable, Codable {
 
   public var anchorsPerLocation: Int { scales.count * ratios.count }
 
+  public init(from decoder: Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    convention = try container.decode(Convention.self, forKey: .convention)
+    order = try container.decodeIfPresent(Order.self, forKey: .order) ?? .ratioMajor
+    strides = try container.decode([Int].self, forKey: .strides)
+    sizes = try container.decode([Double].self, forKey: .sizes)
+    scales = try container.decode([Double].self, forKey: .scales)
+    ratios = try container.decode([Double].self, forKey: .ratios)
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case convention, order, strides, sizes, scales, ratios
+  }
+
   /// A level's anchors around (0, 0) as (x0, y0, x1, y1), in the libraries' float32 arithmetic.
   public func baseAnchors(level: Int) -> [[Float]] {
     var anchors: [[Float]] = []
-    for ratio in ratios {
+    let pairs =
+      switch order {
+      case .ratioMajor: ratios.flatMap { ratio in scales.map { (ratio, $0) } }
+      case .sizeMajor: scales.flatMap { scale in ratios.map { ($0, scale) } }
+      }
+    for (ratio, scale) in pairs {
       let heightRatio = Float(ratio).squareRoot()
       let widthRatio = 1 / heightRatio
-      for scale in scales {
-        switch convention {
-        case .mmdet:
-          // ws = stride · w_ratio · (octave base 4 · 2^(i/3)), as mmdet multiplies its float32 tensors.
-          let octave = Float(4) * Float(scale)
-          let (w, h) = (Float(strides[level]) * widthRatio * octave, Float(strides[level]) * heightRatio * octave)
-          anchors.append([-0.5 * w, -0.5 * h, 0.5 * w, 0.5 * h])
-        case .torchvision:
-          let side = Float((sizes[level] * scale).rounded(.towardZero))
-          let (w, h) = (widthRatio * side, heightRatio * side)
-          anchors.append([-w / 2, -h / 2, w / 2, h / 2].map { $0.rounded(.toNearestOrEven) })
-        }
+      switch convention {
+      case .mmdet:
+        // ws = stride · w_ratio · (octave base 4 · 2^(i/3)), as mmdet multiplies its float32 tensors.
+        let octave = Float(4) * Float(scale)
+        let (w, h) = (Float(strides[level]) * widthRatio * octave, Float(strides[level]) * heightRatio * octave)
+        anchors.append([-0.5 * w, -0.5 * h, 0.5 * w, 0.5 * h])
+      case .torchvision:
+        let side = Float((sizes[level] * scale).rounded(.towardZero))
+        let (w, h) = (widthRatio * side, heightRatio * side)
+        anchors.append([-w / 2, -h / 2, w / 2, h / 2].map { $0.rounded(.toNearestOrEven) })
       }
     }
     return anchors

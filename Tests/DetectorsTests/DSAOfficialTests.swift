@@ -151,3 +151,44 @@ import TorchTestSupport
     }
   }
 }
+
+/// The anchors' two orders within a location.
+@Suite struct AnchorOrderTests {
+  @Test func sizeMajorIsRatioMajorTransposed() {
+    var generator = AnchorGenerator(convention: .mmdet)
+    let ratioMajor = generator.baseAnchors(level: 0)
+    generator.order = .sizeMajor
+    let sizeMajor = generator.baseAnchors(level: 0)
+    // Ratio-major a = ratio · 3 + scale; size-major a = scale · 3 + ratio.
+    for ratio in 0..<3 {
+      for scale in 0..<3 { #expect(ratioMajor[ratio * 3 + scale] == sizeMajor[scale * 3 + ratio]) }
+    }
+    // Ratio 0.5 (h/w) at scale 1: 45.25 wide, 22.63 high at stride 8.
+    #expect(abs(ratioMajor[0][2] - ratioMajor[0][0] - 45.2548) < 1e-3 && abs(ratioMajor[0][3] - ratioMajor[0][1] - 22.6274) < 1e-3)
+  }
+}
+
+/// detectron2's loss normalizer: a moving average of the batch's positive anchors, kept as a buffer.
+@Suite struct RetinaNetNormalizationTests {
+  @Test func theMovingAverageNormalizerUpdatesInTrainingAndDividesTheLosses() throws {
+    let golden = try Goldens(DSAOfficialTests.folder.appendingPathComponent("golden.safetensors"))
+    let reference = try DSAOfficialTests.model()
+    var config = reference.config
+    config.lossNormalization = .movingAverage
+    let model = try RetinaNetModel(config: config, kind: .dsaRetinaNet)
+    var weights = Dictionary(uniqueKeysWithValues: reference.stateDict().map { ($0.key, $0.tensor) })
+    weights["loss_normalizer"] = Tensor.full([], 100.0)
+    try model.load(stateDict: weights)
+    model.train()
+    let levels = model(images: golden["images"])
+    let batchSums = reference.levelLosses(levels, paddedSize: (128, 160), imageSizes: DSAOfficialTests.imageSizes, targets: DSAOfficialTests.targets(golden))
+    let averaged = model.levelLosses(levels, paddedSize: (128, 160), imageSizes: DSAOfficialTests.imageSizes, targets: DSAOfficialTests.targets(golden))
+    let normalizer = try #require(model.lossNormalizer).item(Double.self)
+    // mmdet divides by Σ max(positives, 1) over the images; the average is 0.9 · 100 + 0.1 · positives.
+    let positives = (normalizer - 90) / 0.1
+    #expect(positives >= 3 && abs(positives.rounded() - positives) < 1e-3, "\(normalizer)")
+    let ratio = averaged[0]["loss_cls"]!.item(Double.self) / batchSums[0]["loss_cls"]!.item(Double.self)
+    #expect(abs(ratio - positives / normalizer) < 1e-4, "the sums divided by the average instead of the positives")
+    #expect(model.stateDict().contains { $0.key == "loss_normalizer" }, "kept in checkpoints")
+  }
+}

@@ -12,6 +12,9 @@ public struct RetinaNetConfig: Codable, Sendable, Equatable {
     case batch
     /// Per image, sum / max(positives, 1), then the mean over images (torchvision).
     case perImage = "per-image"
+    /// Sum over the batch / a moving average of the batch's positives (momentum 0.9, starting at 100;
+    /// detectron2), kept in the checkpoint as `loss_normalizer`.
+    case movingAverage = "moving-average"
   }
 
   /// The box regression loss on positive anchors.

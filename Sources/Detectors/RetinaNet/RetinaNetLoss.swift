@@ -53,11 +53,17 @@ extension RetinaNetModel {
     let positive = (assigned .>= 0).to(.float32)
     let weighted = (assigned .>= MaxIoUAssigner.background).to(.float32)  // positives and background
     // Per image: 1 / its normalizer (torchvision, then averaged over images) or 1 / the batch's sum (mmdet).
-    let scale: Tensor =
-      switch config.lossNormalization {
-      case .batch: Tensor.full([batch, 1], 1 / normalizers.reduce(0, +))
-      case .perImage: Tensor(normalizers.map { Float(1 / ($0 * Double(batch))) }, shape: [batch, 1])
+    let scale: Tensor
+    switch config.lossNormalization {
+    case .batch: scale = Tensor.full([batch, 1], 1 / normalizers.reduce(0, +))
+    case .perImage: scale = Tensor(normalizers.map { Float(1 / ($0 * Double(batch))) }, shape: [batch, 1])
+    case .movingAverage:
+      let positives = Swift.max(1, Double(positive.sum().item(Double.self)))
+      if isTraining, let lossNormalizer {
+        withNoGrad { lossNormalizer.copy(from: lossNormalizer * 0.9 + 0.1 * positives) }
       }
+      scale = Tensor.full([batch, 1], 1 / (lossNormalizer?.item(Double.self) ?? positives))
+    }
     let classTarget = Tensor.stack(classTargets, dim: 0)
     let deltaTarget = Tensor.stack(deltaTargets, dim: 0)
 

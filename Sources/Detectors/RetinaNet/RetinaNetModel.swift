@@ -12,6 +12,8 @@ public final class RetinaNetModel: Module {
   let backbone: ResNet
   let neck: RetinaNetNeck
   let head: RetinaNetHead
+  /// detectron2's moving average of the positives per batch (with `lossNormalization` `.movingAverage`).
+  let lossNormalizer: Tensor?
 
   /// `kind`: `.retinaNet` or `.dsaRetinaNet`, the family the command line names (the config decides the model).
   public init(config: RetinaNetConfig, kind: ModelKind = .retinaNet) throws {
@@ -21,10 +23,12 @@ public final class RetinaNetModel: Module {
     backbone = config.backbone.makeResNet(normalizationEpsilon: config.batchNormEpsilon)
     neck = RetinaNetNeck(config: config)
     head = RetinaNetHead(config: config)
+    lossNormalizer = config.lossNormalization == .movingAverage ? Tensor.full([], 100.0) : nil
     super.init()
     registerModule("backbone", backbone)
     registerModule("neck", neck)
     registerModule("bbox_head", head)
+    if let lossNormalizer { _ = registerBuffer("loss_normalizer", lossNormalizer) }
   }
 
   /// Each level's features and raw outputs for `images [batch, 3, H, W]`.
