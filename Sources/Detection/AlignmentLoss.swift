@@ -57,14 +57,3 @@ public struct AlignmentLoss: Sendable, Equatable, Codable {
     return crossEntropy * (positiveWeight + negativeWeight)
   }
 }
-
-extension Boxes {
-  /// IoU of corresponding corner boxes `[n, 4]` and `[n, 4]` → `[n]`.
-  public static func alignedIoU(_ a: Tensor, _ b: Tensor) -> Tensor {
-    let topLeft = a[.ellipsis, 0..<2].maximum(b[.ellipsis, 0..<2])
-    let bottomRight = a[.ellipsis, 2..<4].minimum(b[.ellipsis, 2..<4])
-    let size = (bottomRight - topLeft).clamped(min: 0)
-    let intersection = size[.ellipsis, 0] * size[.ellipsis, 1]
-    return intersection / (area(a) + area(b) - intersection)
-  }
-}

@@ -57,6 +57,27 @@ public enum Boxes {
     return iou - (enclosing - union) / enclosing
   }
 
+  /// IoU `[n]` and union areas `[n]` of corresponding corner boxes `a [n, 4]` and `b [n, 4]`.
+  public static func alignedIoUAndUnion(_ a: Tensor, _ b: Tensor) -> (iou: Tensor, union: Tensor) {
+    let topLeft = a[.ellipsis, 0..<2].maximum(b[.ellipsis, 0..<2])
+    let bottomRight = a[.ellipsis, 2..<4].minimum(b[.ellipsis, 2..<4])
+    let size = (bottomRight - topLeft).clamped(min: 0)
+    let intersection = size[.ellipsis, 0] * size[.ellipsis, 1]
+    let union = area(a) + area(b) - intersection
+    return (intersection / union, union)
+  }
+
+  /// IoU of corresponding corner boxes `[n, 4]` and `[n, 4]` → `[n]`.
+  public static func alignedIoU(_ a: Tensor, _ b: Tensor) -> Tensor { alignedIoUAndUnion(a, b).iou }
+
+  /// Generalized IoU of corresponding corner boxes `[n, 4]` and `[n, 4]` → `[n]`, in [-1, 1].
+  public static func alignedGeneralizedIoU(_ a: Tensor, _ b: Tensor) -> Tensor {
+    let (iou, union) = alignedIoUAndUnion(a, b)
+    let size = (a[.ellipsis, 2..<4].maximum(b[.ellipsis, 2..<4]) - a[.ellipsis, 0..<2].minimum(b[.ellipsis, 0..<2])).clamped(min: 0)
+    let enclosing = size[.ellipsis, 0] * size[.ellipsis, 1]
+    return iou - (enclosing - union) / enclosing
+  }
+
   /// Greedy non-maximum suppression of corner boxes `[n, 4]` with `scores [n]`: indices kept,
   /// highest score first (equal scores in input order); a box is dropped when its IoU with a kept
   /// box exceeds `iouThreshold`.

@@ -25,3 +25,20 @@ import TorchTestSupport
     }
   }
 }
+
+/// The aligned IoU and GIoU (RetinaNet's and SD-DETR's losses) equal the diagonal of the pairwise
+/// ones, which equal transformers' (MatchingTests).
+@Suite struct AlignedBoxTests {
+  @Test func alignedEqualsTheDiagonalOfPairwise() {
+    let generator = Generator(seed: 3)
+    let corner = Tensor.rand([50, 2], generator: generator)
+    let a = Tensor.cat([corner, corner + Tensor.rand([50, 2], generator: generator)], dim: 1)
+    let b = a + (Tensor.rand([50, 4], generator: generator) - 0.5) * 0.4
+    let b2 = Tensor.cat([b[.all, 0..<2].minimum(b[.all, 2..<4]), b[.all, 0..<2].maximum(b[.all, 2..<4])], dim: 1)
+    let index = Tensor.arange(50).unsqueezed(dim: 1)
+    let iou = Boxes.pairwiseIoU(a, b2).iou.gather(dim: 1, index: index).squeezed(dim: 1)
+    let giou = Boxes.pairwiseGeneralizedIoU(a, b2).gather(dim: 1, index: index).squeezed(dim: 1)
+    expectClose(Boxes.alignedIoU(a, b2), iou, relative: 0, absolute: 1e-6, "IoU")
+    expectClose(Boxes.alignedGeneralizedIoU(a, b2), giou, relative: 0, absolute: 1e-6, "GIoU")
+  }
+}

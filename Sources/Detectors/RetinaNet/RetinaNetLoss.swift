@@ -108,17 +108,3 @@ extension RetinaNetModel {
     return Boxes.centerToCorners(boxes) * scale
   }
 }
-
-extension Boxes {
-  /// GIoU of corresponding corner boxes `[n, 4]` and `[n, 4]` → `[n]`.
-  public static func alignedGeneralizedIoU(_ a: Tensor, _ b: Tensor) -> Tensor {
-    let topLeft = a[.ellipsis, 0..<2].maximum(b[.ellipsis, 0..<2])
-    let bottomRight = a[.ellipsis, 2..<4].minimum(b[.ellipsis, 2..<4])
-    let size = (bottomRight - topLeft).clamped(min: 0)
-    let intersection = size[.ellipsis, 0] * size[.ellipsis, 1]
-    let union = area(a) + area(b) - intersection
-    let enclosingSize = (a[.ellipsis, 2..<4].maximum(b[.ellipsis, 2..<4]) - a[.ellipsis, 0..<2].minimum(b[.ellipsis, 0..<2])).clamped(min: 0)
-    let enclosing = enclosingSize[.ellipsis, 0] * enclosingSize[.ellipsis, 1]
-    return intersection / union - (enclosing - union) / enclosing
-  }
-}
