@@ -17,3 +17,25 @@ demo_budget_run() {
     --synthetic-objects medium-large --augmentation flip --epochs "$epochs" --batch-size 4 --learning-rate "$rate" --seed "$seed" \
     --output "$run" --log-every 50 --checkpoint-every 200 "${resume[@]}" > "$run.log" 2>&1
 }
+
+# `evaluate_final RUN_FOLDER DATA_FOLDER [detr evaluate flags...]`: COCO evaluation of the run's last
+# checkpoint on the built-in validation images into RUN_FOLDER/evaluation.json (once).
+evaluate_final() {
+  local run=$1 data=$2
+  shift 2
+  [ -f "$run/evaluation.json" ] && return 0
+  .build/release/detr evaluate --weights "$run/last" --annotations "$data/annotations/val.json" --images "$data/images" \
+    --image-scale 0.2 --json "$run/evaluation.json" "$@" > "$run/evaluation.log"
+}
+
+# `coco_ap RUN_FOLDER`: "AP | AP50 | AP75" of evaluate_final's result.
+coco_ap() {
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["stats"]; print(" | ".join(f"{v:.3f}" for v in s[:3]))' "$1/evaluation.json"
+}
+
+# `median_speed RUN_FOLDER`: the median of the training images/s the run logged.
+median_speed() {
+  python3 -c 'import json,sys
+rates=[json.loads(l)["images_per_second"] for l in open(sys.argv[1]) if "images_per_second" in l]
+print(round(sorted(rates)[len(rates)//2], 1))' "$1/metrics.jsonl"
+}

@@ -31,10 +31,7 @@ for seed in "${seeds[@]}"; do
     runs+=("$row seed $seed=$run/metrics.jsonl")
     # shellcheck disable=SC2086
     demo_budget_run "$run" "${models[$row]}" "$seed" ${flags[$row]}
-    if [ ! -f "$run/evaluation.json" ]; then
-      .build/release/detr evaluate --weights "$run/last" --annotations "$data/annotations/val.json" --images "$data/images" \
-        --image-scale 0.2 --json "$run/evaluation.json" > "$run/evaluation.log"
-    fi
+    evaluate_final "$run" "$data"
   done
 done
 python3 Scripts/experiments/convergence_chart.py --title "DSA-RetinaNet: AP50 on the built-in shapes after each epoch" \
@@ -49,12 +46,7 @@ python3 Scripts/experiments/convergence_chart.py --title "DSA-RetinaNet: AP50 on
   for row in "${rows[@]}"; do
     for seed in "${seeds[@]}"; do
       run=$out/$row-seed$seed
-      ap=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["stats"]; print(" | ".join(f"{v:.3f}" for v in s[:3]))' \
-        "$run/evaluation.json")
-      speed=$(python3 -c 'import json,sys
-rates=[json.loads(l)["images_per_second"] for l in open(sys.argv[1]) if "images_per_second" in l]
-print(round(sorted(rates)[len(rates)//2], 1))' "$run/metrics.jsonl")
-      echo "| ${names[$row]} | $seed | $ap | $speed |"
+      echo "| ${names[$row]} | $seed | $(coco_ap "$run") | $(median_speed "$run") |"
     done
   done
 } | tee "$out/results.md"
