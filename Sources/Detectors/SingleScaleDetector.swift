@@ -61,6 +61,16 @@ public class SingleScaleDetector: Module {
     return (memory, memoryPosition, memoryMask, (height, width))
   }
 
+  /// Registers Conditional DETR's prediction heads (`class_embed`, `bbox_embed`, shared by every
+  /// decoder layer) and gives the model the reference's initialization: Xavier-uniform for every
+  /// matrix under `transformer`, the heads' priors (class 0.01, box regression at zero).
+  func registerConditionalHeads(classHead: Linear, boxHead: MLP) {
+    registerModule("class_embed", classHead)
+    registerModule("bbox_embed", boxHead)
+    for (_, parameter) in transformer.namedParameters() where parameter.rank > 1 { Initialization.xavierUniform(parameter) }
+    resetHeads(classHead, boxHead)
+  }
+
   /// The query table as `[queries, batch, d]`.
   func queryPositions(batch: Int) -> Tensor {
     guard let queryEmbedding else { preconditionFailure("this model makes its queries from the image; it has no query table") }

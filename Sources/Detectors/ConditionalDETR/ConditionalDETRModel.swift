@@ -34,16 +34,7 @@ public final class ConditionalDETRModel: SingleScaleDetector {
     decoder.registerModule("query_scale", queryScale)
     decoder.registerModule("ref_point_head", referencePointHead)
     transformer.registerModule("decoder", decoder)
-    registerModule("class_embed", classHead)
-    registerModule("bbox_embed", boxHead)
-    resetParameters()
-  }
-
-  /// The reference's initialization: Xavier-uniform for every transformer matrix, the heads' (class
-  /// prior 0.01, box regression at zero).
-  func resetParameters() {
-    for (_, parameter) in transformer.namedParameters() where parameter.rank > 1 { Initialization.xavierUniform(parameter) }
-    resetHeads(classHead, boxHead)
+    registerConditionalHeads(classHead: classHead, boxHead: boxHead)
   }
 
   /// Predictions for `images [batch, 3, H, W]` with `paddingMask [batch, H, W]` (true on padding).

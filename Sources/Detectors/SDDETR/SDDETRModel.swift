@@ -56,16 +56,8 @@ public final class SDDETRModel: SingleScaleDetector {
       transformer.registerModule("mini_detector", miniDetector)
       transformer.registerModule("task_queries", queryMaker)
     }
-    registerModule("class_embed", classHead)
-    registerModule("bbox_embed", boxHead)
-    resetParameters()
-  }
-
-  /// Conditional DETR's initialization (Xavier-uniform transformer matrices, head priors) for
-  /// every part, then the mini-detector's heads and the point offsets' priors.
-  func resetParameters() {
-    for (_, parameter) in transformer.namedParameters() where parameter.rank > 1 { Initialization.xavierUniform(parameter) }
-    resetHeads(classHead, boxHead)
+    // Conditional DETR's initialization for every part, then the mini-detector's heads and the offsets' priors.
+    registerConditionalHeads(classHead: classHead, boxHead: boxHead)
     if let miniDetector { resetHeads(miniDetector.classHead, miniDetector.boxHead) }
     queryMaker?.resetOffsets()
   }
