@@ -39,3 +39,13 @@ median_speed() {
 rates=[json.loads(l)["images_per_second"] for l in open(sys.argv[1]) if "images_per_second" in l]
 print(round(sorted(rates)[len(rates)//2], 1))' "$1/metrics.jsonl"
 }
+
+# `epoch_means RUN_FOLDER TERM`: a logged loss term's mean over each epoch, space-separated.
+epoch_means() {
+  python3 -c 'import json,sys
+epochs={}
+for line in open(sys.argv[1]):
+    r=json.loads(line)
+    if sys.argv[2] in r and "loss" in r: epochs.setdefault(r["epoch"], []).append(r[sys.argv[2]])
+print(" ".join(f"{sum(v)/len(v):.3f}" for _, v in sorted(epochs.items())))' "$1/metrics.jsonl" "$2"
+}

@@ -58,15 +58,17 @@ python3 Scripts/experiments/convergence_chart.py --title "SD-DETR ablation: AP50
   echo "# SD-DETR ablation ($(date -u +%F), $(nproc) cores)"
   echo
   echo "sd-detr small preset, $BUDGET_IMAGES images x $BUDGET_EPOCHS epochs (batch 4, lr 5e-4) from scratch on the built-in shapes;"
-  echo "misaligned = share of detections scored > 0.5 whose best IoU with a ground-truth box of their class is < 0.5."
+  echo "misaligned = share of detections scored > 0.5 whose best IoU with a ground-truth box of their class is < 0.5;"
+  echo "losses: the final decoder layer's L1 and GIoU on matched pairs, mean of each epoch."
   echo
-  echo "| row | seed | AP | AP50 | AP75 | misaligned | detections > 0.5 | training images/s |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| row | seed | AP | AP50 | AP75 | misaligned | detections > 0.5 | training images/s | L1 loss per epoch | GIoU loss per epoch |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for row in "${rows[@]}"; do
     for seed in "${seeds[@]}"; do
       trains "$row" "$seed" || continue
       run=$out/$row-seed$seed
-      echo "| ${names[$row]} | $seed | $(coco_ap "$run") | $(python3 Scripts/experiments/misalignment.py "$data/annotations/val.json" "$run/detections.json") | $(median_speed "$run") |"
+      echo "| ${names[$row]} | $seed | $(coco_ap "$run") | $(python3 Scripts/experiments/misalignment.py "$data/annotations/val.json" "$run/detections.json") | $(median_speed "$run") |" \
+        "$(epoch_means "$run" loss_bbox) | $(epoch_means "$run" loss_giou) |"
     done
   done
 } | tee "$out/results.md"

@@ -29,15 +29,6 @@ python3 Scripts/experiments/convergence_chart.py --title "AP50 on the built-in s
   --output docs/models/smca-detr-convergence.svg "${runs[@]}"
 python3 Scripts/experiments/convergence_chart.py --title "Training GIoU loss (final layer), mean of each epoch" --metric loss_giou \
   --output docs/models/smca-detr-giou.svg "${runs[@]}"
-# A loss term's mean over each epoch, space-separated.
-epoch_means() {
-  python3 -c 'import json,sys
-epochs={}
-for line in open(sys.argv[1]):
-    r=json.loads(line)
-    if sys.argv[2] in r and "loss" in r: epochs.setdefault(r["epoch"], []).append(r[sys.argv[2]])
-print(" ".join(f"{sum(v)/len(v):.3f}" for _, v in sorted(epochs.items())))' "$1" "$2"
-}
 {
   echo "# DETR vs SMCA-DETR ($(date -u +%F), $(nproc) cores)"
   echo
@@ -52,7 +43,7 @@ print(" ".join(f"{sum(v)/len(v):.3f}" for _, v in sorted(epochs.items())))' "$1"
 rates=[json.loads(l)["images_per_second"] for l in open(sys.argv[1]) if "images_per_second" in l]
 print(round(sorted(rates)[len(rates)//2], 1))' "$run/metrics.jsonl")
       echo "| $model | $seed | $(python3 Scripts/experiments/run_summary.py "$run/metrics.jsonl") | $speed |" \
-        "$(epoch_means "$run/metrics.jsonl" loss_bbox) | $(epoch_means "$run/metrics.jsonl" loss_giou) |"
+        "$(epoch_means "$run" loss_bbox) | $(epoch_means "$run" loss_giou) |"
     done
   done
 } | tee "$out/results.md"
