@@ -1,7 +1,11 @@
 """Converts a checkpoint of the official repositories (facebookresearch/detr, Atten4Vis/ConditionalDETR,
 fundamentalvision/Deformable-DETR, IDEA-Research/detrex for DINO, huawei-noah/noah-research or detrex for
-Focus-DETR, gaopengcuhk/SMCA-DETR for SMCA-DETR, single scale and the released multi-scale model) into
-a swift-detr checkpoint folder.
+Focus-DETR, gaopengcuhk/SMCA-DETR for SMCA-DETR, single scale and the released multi-scale model;
+torchvision's RetinaNet and mmdetection-layout RetinaNets, the DSA authors' chenzuge1/DSANet included)
+into a swift-detr checkpoint folder.
+
+    python Scripts/convert_official_checkpoint.py --family retinanet --preset r50-torchvision \
+        --checkpoint retinanet_resnet50_fpn_coco-eeacb38b.pth --output weights/retinanet
 
     python Scripts/convert_official_checkpoint.py --family deformable-detr --preset r50-two-stage \\
         --checkpoint r50_deformable_detr_plus_iterative_bbox_refinement_plus_plus_two_stage-checkpoint.pth --output weights/deformable
@@ -14,8 +18,9 @@ under "config"), stored in full in the converted folder.
 The .pth is read with torch.load(weights_only=True): tensors only, no code runs. The weights are written
 unchanged to model.safetensors; config.json names the family, the preset (the architecture), the key
 layout (detrex's for DINO and Focus-DETR: swift-detr renames its detectron2 backbone keys and drops its
-aliased heads on load) and the categories: COCO's 91 ids for the official DETR-family checkpoints (their class index is
-the category id), COCO's 80 categories in id order for detrex's (class index i is the i-th category).
+aliased heads on load; torchvision's for its RetinaNet, renamed on load) and the categories: COCO's 91 ids for the official DETR-family checkpoints (their class index is
+the category id) and torchvision's RetinaNet, COCO's 80 categories in id order for detrex's and
+mmdetection's (class index i is the i-th category).
 Needs torch and safetensors ("$(Scripts/reference-env.sh)" has both).
 """
 import argparse
@@ -32,8 +37,13 @@ PRESETS = {
     "dino": ["r50-4scale", "r50-4scale-24ep", "r50-5scale", "small"],
     "focus-detr": ["r50-4scale", "r50-4scale-36ep", "small"],
     "smca-detr": ["r50", "r50-multi-scale", "r50-paper-multi-scale", "small"],
+    "retinanet": ["r50", "r50-torchvision", "small"],
+    "dsa-retinanet": ["r50", "r50-confidence", "small"],
 }
 DETREX_FAMILIES = ("dino", "focus-detr")
+RETINANET_FAMILIES = ("retinanet", "dsa-retinanet")
+# The classification output of each RetinaNet layout: 9 anchors x classes channels.
+RETINANET_HEADS = ("head.classification_head.cls_logits.weight", "bbox_head.retina_cls.weight")
 
 # COCO 2017 category ids and names; the other ids up to 90 are unused ("N/A" in the official code).
 COCO_NAMES = {
@@ -96,11 +106,14 @@ def main():
         loaded = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     except Exception as error:  # a pickle with code, or not a checkpoint at all
         parser.error(f"{args.checkpoint}: cannot be read as a tensors-only checkpoint ({error})")
-    state = loaded.get("model", loaded) if isinstance(loaded, dict) else None
+    # DETR-family checkpoints keep the weights under "model", mmdetection's under "state_dict".
+    state = (loaded.get("model") or loaded.get("state_dict") or loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         parser.error(f"{args.checkpoint}: holds no state dict (expected a dict of tensors, or one under 'model')")
     # clone(): names that share a tensor (detrex lists its heads twice) become separate copies, as safetensors requires
     tensors = {k: v.contiguous().clone() for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    if args.family in RETINANET_FAMILIES:
+        return convert_retinanet(parser, args, tensors, config_object)
     head = next((k for k in ("class_embed.weight", "class_embed.0.weight") if k in tensors), None)
     expected_head = "class_embed.0.weight" if args.family in ("deformable-detr",) + DETREX_FAMILIES else "class_embed.weight"
     focus = any(k.startswith("transformer.enc_mask_predictor.") for k in tensors)
@@ -131,6 +144,44 @@ def main():
         config["config"] = config_object
     if args.family in DETREX_FAMILIES:
         config["layout"] = "detrex"
+    (args.output / "config.json").write_text(json.dumps(config, indent=1))
+    print(f"wrote {args.output}: {len(tensors)} tensors, {args.family} {args.preset or args.config}")
+
+
+def convert_retinanet(parser, args, tensors, config_object):
+    """RetinaNet and DSA-RetinaNet: torchvision's layout (renamed by swift-detr on load) or mmdetection's (the keys
+    swift-detr's modules have); the class count from the classification output (9 anchors)."""
+    head = next((k for k in RETINANET_HEADS if k in tensors), None)
+    dsa = "neck.fpn_selfatt.0.gamma" in tensors
+    if head is None or dsa != (args.family == "dsa-retinanet"):
+        parser.error(f"{args.checkpoint}: does not look like a {args.family} checkpoint; check --family")
+    torchvision = head == RETINANET_HEADS[0]
+    if config_object is None and torchvision != (args.preset == "r50-torchvision"):
+        parser.error(f"{args.checkpoint}: is in {'torchvision' if torchvision else 'mmdetection'}'s layout; "
+                     f"use --preset {'r50-torchvision' if torchvision else 'r50'} (or --config)")
+    if config_object is None and args.preset == "r50-confidence" and "bbox_head.retina_iou.weight" not in tensors:
+        parser.error(f"{args.checkpoint}: has no object-confidence output (bbox_head.retina_iou); use --preset r50")
+    classes = tensors[head].shape[0] // 9
+    coco_classes = 91 if torchvision else 80
+    if config_object is None and classes != coco_classes:
+        parser.error(f"{args.checkpoint}: has {classes} classes; only COCO checkpoints ({coco_classes}) carry known category names")
+    args.output.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(args.output / "model.safetensors"), metadata={"format": "swift-detr", "source": args.checkpoint.name})
+    if torchvision:
+        categories = [{"id": i, "name": COCO_NAMES.get(i, "N/A")} for i in range(91)]
+    else:
+        categories = [{"id": i, "name": name} for i, name in sorted(COCO_NAMES.items())]
+    if config_object is not None:
+        if classes != coco_classes:
+            categories = [{"id": i, "name": f"class {i}"} for i in range(classes)]
+        config_object["class_count"] = classes
+    config = {"format": "swift-detr", "version": 1, "model": args.family, "categories": {"categories": categories}}
+    if config_object is None:
+        config["preset"] = args.preset
+    else:
+        config["config"] = config_object
+    if torchvision:
+        config["layout"] = "torchvision"
     (args.output / "config.json").write_text(json.dumps(config, indent=1))
     print(f"wrote {args.output}: {len(tensors)} tensors, {args.family} {args.preset or args.config}")
 

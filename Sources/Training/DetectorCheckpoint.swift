@@ -110,6 +110,9 @@ public enum DetectorCheckpoint {
     case nil: break
     case "detrex" where manifest.model == .dino || manifest.model == .focusDETR:
       weights = try DINOModel.stateDict(fromDetrex: weights, source: folder.appendingPathComponent("model.safetensors").path)
+    case "torchvision" where manifest.model == .retinaNet:
+      // torchvision's RetinaNet keys (current or legacy names), renamed by rules kept as data.
+      weights = RetinaNetModel.torchvisionKeys.rename(weights.filter { !$0.key.hasSuffix("num_batches_tracked") })
     case let layout:
       throw CheckpointError(path: path, problem: "has 'layout' \(layout ?? "") that swift-detr cannot read for \(manifest.model.rawValue)")
     }

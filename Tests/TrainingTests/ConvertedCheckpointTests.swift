@@ -63,3 +63,38 @@ import TorchTestSupport
     }
   }
 }
+
+/// A torchvision RetinaNet checkpoint as Scripts/convert_official_checkpoint.py writes it (torchvision's
+/// keys, `"layout": "torchvision"`) loads through the checkpoint folder and detects as torchvision does.
+@Suite struct ConvertedRetinaNetCheckpointTests {
+  static let fixture = CheckpointTests.fixtures.appendingPathComponent("retinanet_torchvision")
+
+  @Test func torchvisionLayoutLoadsAndDetectsAsTorchvision() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("converted-retinanet-\(UUID())")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    try FileManager.default.copyItem(
+      at: Self.fixture.appendingPathComponent("model.safetensors"), to: folder.appendingPathComponent("model.safetensors"))
+    var config = RetinaNetConfig.r50Torchvision
+    config.backbone = BackboneConfig(blocksPerStage: [1, 1, 1, 1], stemChannels: 8, stageChannels: [8, 16, 32, 64], bottleneck: false)
+    (config.channels, config.classCount) = (32, 5)
+    let manifest: [String: Any] = [
+      "format": "swift-detr", "version": 1, "model": "retinanet", "layout": "torchvision",
+      "config": try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)),
+      "categories": ["categories": (0..<5).map { ["id": $0, "name": "class \($0)"] }],
+    ]
+    try JSONSerialization.data(withJSONObject: manifest).write(to: folder.appendingPathComponent("config.json"))
+    let loaded = try withSeededGenerator(0) { try DetectorCheckpoint.load(folder) }
+    let golden = try Goldens(Self.fixture.appendingPathComponent("golden.safetensors"))
+    let sizes = [(height: 128, width: 160), (height: 96, width: 128)]
+    let mask = Tensor.ones([2, 128, 160], dtype: .bool)
+    for (index, size) in sizes.enumerated() { mask[index, 0..<size.height, 0..<size.width] = Tensor.zeros([size.height, size.width], dtype: .bool) }
+    let found = withInferenceMode { loaded.detector.detect(DetectorBatch(images: golden["images"], paddingMask: mask, imageSizes: sizes)) }
+    for (image, detections) in found.enumerated() {
+      let expected = golden["detections\(image).boxes"]
+      #expect(detections.boxes.count == expected.size(0))
+      expectClose(Tensor(detections.boxes.flatMap { $0.map(Float.init) }, shape: [detections.boxes.count, 4]), expected, relative: 1e-4, absolute: 1e-3, "boxes")
+      #expect(detections.labels == golden["detections\(image).labels"].to(.int64).asArray(Int64.self).map { Int($0) })
+    }
+  }
+}
