@@ -67,7 +67,14 @@ func trainingStep(detector: any Detector, optimizer: any Optimizer, batch: Detec
   loss.total.backward()
   if clipNorm > 0 {
     let norm = clipGradientNorm(optimizer.groups.flatMap { $0.parameters.map(\.tensor) }, maxNorm: clipNorm)
-    if !norm.isFinite { throw NonFiniteLossError(step: step, term: "gradient norm", value: norm) }
+    if !norm.isFinite {
+      // Name the first parameter whose gradient holds a non-finite value (or say the norm itself overflowed).
+      let culprit = optimizer.groups.flatMap(\.parameters).first { _, tensor in
+        tensor.grad.map { $0.isFinite().logicalNot().any().item(Bool.self) } ?? false
+      }
+      let where_ = culprit.map { "first in \($0.name)" } ?? "every gradient finite, their norm overflowed"
+      throw NonFiniteLossError(step: step, term: "gradient norm (\(where_))", value: norm)
+    }
   }
   optimizer.step()
   return StepLosses(total: loss.total.item(Double.self), terms: terms)
