@@ -2,7 +2,7 @@
 # Our RetinaNet and DSA-RetinaNet against the references on this machine, in one run: torchvision 0.28's
 # retinanet_resnet50_fpn against `--model retinanet --preset r50-torchvision`, and the authors' DSANet fork
 # (mmdet 2.4; DSA on P4-P7 with the object-confidence output) against `--model dsa-retinanet --preset
-# r50-confidence`; R50, random weights, batch 1, 2 threads, at the size given (default 512x512).
+# r50-confidence`; R50, random weights, batch 1, THREADS threads (default 2), at the size given (default 512x512).
 # Compared: the network (backbone, pyramid with DSA, head), which both sides compute alike; neither
 # reference's compiled NMS runs here (their plain Python stand-in would time Python), so our
 # post-processing (anchors, decoding, the shim's NMS) is shown on its own. Each case alternates the
@@ -17,11 +17,12 @@ iterations=${1:-5}
 rounds=${2:-3}
 height=${3:-512}
 width=${4:-$height}
+threads=${THREADS:-2}
 python=$("$root/Scripts/reference/dsa/env.sh")
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 swift build -c release --product detr >&2
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), torch $("$python" -c 'import torch; print(torch.__version__)'), 2 threads, ${height}x${width}"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), torch $("$python" -c 'import torch; print(torch.__version__)'), $threads threads, ${height}x${width}"
 printf '%-26s %12s %12s %8s %-17s %10s %10s %8s %10s %14s\n' case reference_ms ours_ms ratio "round ratios" ref_MiB ours_MiB GFLOP neck_GFLOP ours_post_ms
 run() { # name, reference model, our model, our preset
   local name=$1 reference=$2 model=$3 preset=$4 theirs="[" ours="[" post="" round
@@ -30,9 +31,9 @@ run() { # name, reference model, our model, our preset
     --flops-only 2>/dev/null)
   for ((round = 1; round <= rounds; round++)); do
     theirs+=$("$python" Scripts/benchmarks/retinanet_reference.py --model "$reference" --image-size "$height" --image-width "$width" \
-      --iterations "$iterations" --threads 2 2>/dev/null)
+      --iterations "$iterations" --threads "$threads" 2>/dev/null)
     .build/release/detr benchmark --model "$model" --preset "$preset" --image-size "$height" --image-width "$width" \
-      --iterations "$iterations" --threads 2 --json "$scratch/ours.json" >/dev/null
+      --iterations "$iterations" --threads "$threads" --json "$scratch/ours.json" >/dev/null
     # Our network time: the backbone-and-neck and head stages.
     ours+=$(python3 -c 'import json,sys
 run=json.load(open(sys.argv[1])); phases=run["phases_ms_p50"]
