@@ -127,9 +127,15 @@ def main():
     coco_classes = 80 if args.family in DETREX_FAMILIES else 91
     if config_object is None and classes != coco_classes:
         parser.error(f"{args.checkpoint}: has {classes} classes; only COCO checkpoints ({coco_classes}) carry known category names")
+    write_folder(args, tensors, classes, coco_classes, config_object, "detrex" if args.family in DETREX_FAMILIES else None)
+
+
+def write_folder(args, tensors, classes, coco_classes, config_object, layout):
+    """Writes model.safetensors and config.json. Categories: COCO's 91 ids (class index = id) for a 91-class
+    head, COCO's 80 in id order for an 80-class one, "class i" for any other count (given with --config)."""
     args.output.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(args.output / "model.safetensors"), metadata={"format": "swift-detr", "source": args.checkpoint.name})
-    if args.family in DETREX_FAMILIES:
+    if coco_classes == 80:
         categories = [{"id": i, "name": name} for i, name in sorted(COCO_NAMES.items())]
     else:
         categories = [{"id": i, "name": COCO_NAMES.get(i, "N/A")} for i in range(91)]
@@ -142,8 +148,8 @@ def main():
         config["preset"] = args.preset
     else:
         config["config"] = config_object
-    if args.family in DETREX_FAMILIES:
-        config["layout"] = "detrex"
+    if layout is not None:
+        config["layout"] = layout
     (args.output / "config.json").write_text(json.dumps(config, indent=1))
     print(f"wrote {args.output}: {len(tensors)} tensors, {args.family} {args.preset or args.config}")
 
@@ -165,25 +171,7 @@ def convert_retinanet(parser, args, tensors, config_object):
     coco_classes = 91 if torchvision else 80
     if config_object is None and classes != coco_classes:
         parser.error(f"{args.checkpoint}: has {classes} classes; only COCO checkpoints ({coco_classes}) carry known category names")
-    args.output.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(args.output / "model.safetensors"), metadata={"format": "swift-detr", "source": args.checkpoint.name})
-    if torchvision:
-        categories = [{"id": i, "name": COCO_NAMES.get(i, "N/A")} for i in range(91)]
-    else:
-        categories = [{"id": i, "name": name} for i, name in sorted(COCO_NAMES.items())]
-    if config_object is not None:
-        if classes != coco_classes:
-            categories = [{"id": i, "name": f"class {i}"} for i in range(classes)]
-        config_object["class_count"] = classes
-    config = {"format": "swift-detr", "version": 1, "model": args.family, "categories": {"categories": categories}}
-    if config_object is None:
-        config["preset"] = args.preset
-    else:
-        config["config"] = config_object
-    if torchvision:
-        config["layout"] = "torchvision"
-    (args.output / "config.json").write_text(json.dumps(config, indent=1))
-    print(f"wrote {args.output}: {len(tensors)} tensors, {args.family} {args.preset or args.config}")
+    write_folder(args, tensors, classes, coco_classes, config_object, "torchvision" if torchvision else None)
 
 
 if __name__ == "__main__":
