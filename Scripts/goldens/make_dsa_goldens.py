@@ -10,7 +10,9 @@ batch-norm statistics moved. Two 128x160 images (so P3 has 2,880 anchors, more t
 
 Records the backbone features C2-C5, each level's (classification, localization) features and head
 outputs, the three loss terms per level (training mode; the backbone's batch norm stays frozen),
-and each image's detections (get_bboxes, with the fork's fusion).
+and each image's detections (get_bboxes, with the fork's fusion); then, with every DSA gate at 0 (the
+branches become the identity: mmdet 2.4's RetinaNet), the head outputs and the focal and L1 terms
+again as "plain.*".
 
 Run: "$(Scripts/reference/dsa/env.sh)" Scripts/goldens/make_dsa_goldens.py
 """
@@ -91,6 +93,22 @@ def main():
             golden[f"{key}.P{level + 3}"] = value.detach().reshape(1)
     for image, (boxes, labels) in enumerate(detections):
         golden[f"detections{image}.boxes"], golden[f"detections{image}.labels"] = boxes, labels.float()
+    # DSA off: with every gate at 0 the attention branches are the identity, and the fork's pyramid and
+    # head are mmdet 2.4's RetinaNet (plus the IoU output, whose loss is left out of the comparison).
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("gamma"):
+                p.fill_(0.0)
+    model.eval()
+    with torch.no_grad():
+        plain_scores, plain_deltas, _ = model.bbox_head(model.extract_feat(img))
+    model.train()
+    plain_losses = model.forward_train(img, copy.deepcopy(metas), gt_bboxes, gt_labels)
+    for level in range(5):
+        golden[f"plain.P{level + 3}.cls_score"], golden[f"plain.P{level + 3}.bbox_pred"] = plain_scores[level], plain_deltas[level]
+    for key in ("loss_cls", "loss_bbox"):
+        for level, value in enumerate(plain_losses[key]):
+            golden[f"plain.{key}.P{level + 3}"] = value.detach().reshape(1)
     save_file({k: v.contiguous() for k, v in golden.items()}, str(OUT / "golden.safetensors"))
     meta = {"script": "Scripts/goldens/make_dsa_goldens.py", "torch": torch.__version__, "reference": "chenzuge1/DSANet 70ade58 (mmdet 2.4.0 fork)",
             "mmcv": __import__("mmcv").__version__, "losses": {k: [round(float(v.detach()), 6) for v in vs] for k, vs in losses.items()},

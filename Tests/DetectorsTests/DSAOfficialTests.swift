@@ -192,3 +192,32 @@ import TorchTestSupport
     #expect(model.stateDict().contains { $0.key == "loss_normalizer" }, "kept in checkpoints")
   }
 }
+
+/// RetinaNet in mmdet's convention equals the authors' fork with DSA off (every gate at 0: the branches
+/// are the identity, the fork's pyramid and head are mmdet 2.4's RetinaNet): head outputs and the focal
+/// and L1 terms of every level.
+@Suite struct RetinaNetMMDetTests {
+  @Test func plainRetinaNetEqualsTheForkWithDSAOff() throws {
+    var config = RetinaNetConfig.r50
+    config.backbone = BackboneConfig(blocksPerStage: [2, 2, 2, 2], stemChannels: 8, stageChannels: [8, 16, 32, 64], bottleneck: false)
+    (config.channels, config.classCount) = (32, 5)
+    let model = try withSeededGenerator(0) { try RetinaNetModel(config: config) }
+    let weights = try SafeTensors.load(contentsOf: DSAOfficialTests.folder.appendingPathComponent("model.safetensors")).tensors
+    // The fork always has the attention modules and the IoU output; plain RetinaNet has neither.
+    try model.load(stateDict: weights.filter { !$0.key.hasPrefix("neck.fpn_selfatt.") && !$0.key.hasPrefix("bbox_head.retina_iou.") })
+    model.eval()
+    let golden = try Goldens(DSAOfficialTests.folder.appendingPathComponent("golden.safetensors"))
+    let levels = withInferenceMode { model(images: golden["images"]) }
+    for (index, level) in levels.enumerated() {
+      expectClose(level.logits, golden["plain.P\(index + 3).cls_score"], relative: 1e-4, absolute: 1e-4, "P\(index + 3) logits")
+      expectClose(level.deltas, golden["plain.P\(index + 3).bbox_pred"], relative: 1e-4, absolute: 1e-4, "P\(index + 3) deltas")
+    }
+    let losses = model.levelLosses(
+      model(images: golden["images"]), paddedSize: (128, 160), imageSizes: DSAOfficialTests.imageSizes, targets: DSAOfficialTests.targets(golden))
+    for (index, terms) in losses.enumerated() {
+      for name in ["loss_cls", "loss_bbox"] {
+        expectClose(terms[name]!.reshaped(1), golden["plain.\(name).P\(index + 3)"], relative: 1e-4, absolute: 1e-5, "\(name) P\(index + 3)")
+      }
+    }
+  }
+}
