@@ -89,12 +89,9 @@ extension RetinaNetModel: StagedDetector {
   public func detect(_ batch: DetectorBatch) -> [ImageDetections] { detect(batch) { _ in } }
 
   public func detect(_ batch: DetectorBatch, lap: (String) -> Void) -> [ImageDetections] {
-    let features = neck(backbone(batch.images, stagesOut: [2, 3, 4]))
+    let features = pyramid(batch.images)
     lap("backbone and neck")
-    let levels = features.map { level in
-      let (logits, deltas, confidence) = head(level)
-      return RetinaNetLevelOutput(features: level, logits: logits, deltas: deltas, confidence: confidence)
-    }
+    let levels = headOutputs(features)
     lap("head")
     let found = detections(levels, paddedSize: (batch.images.size(2), batch.images.size(3)), imageSizes: batch.imageSizes)
     lap("post-processing")

@@ -77,23 +77,27 @@ extension RetinaNetModel {
       let (levelPositive, levelWeight) = (positive[.all, range], weighted[.all, range])
       let focal = sigmoidFocalLoss(logits, targets: classTarget[.all, range], alpha: config.focalAlpha, gamma: config.focalGamma)
       var terms = ["loss_cls": ((focal.sum(dim: 2) * levelWeight) * scale).sum()]
-      let levelAnchors = anchors[range].unsqueezed(dim: 0).expanded(to: [batch, -1, 4])
       let targetDeltas = deltaTarget[.all, range]
+      // Decoded boxes `[batch · anchors, 4]`, once, when the GIoU loss or the confidence task needs them.
+      var decoded: (predicted: Tensor, target: Tensor)?
+      if config.boxLoss == .generalizedIoU || level.confidence != nil {
+        let levelAnchors = anchors[range].unsqueezed(dim: 0).expanded(to: [batch, -1, 4])
+        decoded = (
+          config.boxCoder.decode(deltas, anchors: levelAnchors).reshaped(-1, 4),
+          config.boxCoder.decode(targetDeltas, anchors: levelAnchors).reshaped(-1, 4)
+        )
+      }
       switch config.boxLoss {
       case .l1:
         terms["loss_bbox"] = (((deltas - targetDeltas).abs().sum(dim: 2) * levelPositive) * scale).sum()
       case .generalizedIoU:
-        let predicted = config.boxCoder.decode(deltas, anchors: levelAnchors)
-        let target = config.boxCoder.decode(targetDeltas, anchors: levelAnchors)
-        let giou = Boxes.alignedGeneralizedIoU(predicted.reshaped(-1, 4), target.reshaped(-1, 4)).view(batch, -1)
+        let giou = Boxes.alignedGeneralizedIoU(decoded!.predicted, decoded!.target).view(batch, -1)
         terms["loss_bbox"] = (((1 - giou) * levelPositive) * scale).sum()
       }
-      if let confidence = level.confidence {
+      if let confidence = level.confidence, let (predicted, target) = decoded {
         let iouLogits = RetinaNetLevelOutput.flatten(confidence, width: 1).squeezed(dim: 2)
-        var predicted = config.boxCoder.decode(deltas, anchors: levelAnchors)
-        if !config.gradientThroughIoUTarget { predicted = predicted.detached() }
-        let target = config.boxCoder.decode(targetDeltas, anchors: levelAnchors)
-        let iou = Boxes.alignedIoU(predicted.reshaped(-1, 4), target.reshaped(-1, 4)).view(batch, -1) * levelPositive
+        let boxes = config.gradientThroughIoUTarget ? predicted : predicted.detached()
+        let iou = Boxes.alignedIoU(boxes, target).view(batch, -1) * levelPositive
         let crossEntropy = Functional.binaryCrossEntropyWithLogits(iouLogits, targets: iou, reduction: .none)
         terms["loss_iou"] = ((crossEntropy * levelPositive) * scale).sum()
       }

@@ -32,9 +32,14 @@ public final class RetinaNetModel: Module {
   }
 
   /// Each level's features and raw outputs for `images [batch, 3, H, W]`.
-  public func callAsFunction(images: Tensor) -> [RetinaNetLevelOutput] {
-    let features = backbone(images, stagesOut: [2, 3, 4])
-    return neck(features).map { level in
+  public func callAsFunction(images: Tensor) -> [RetinaNetLevelOutput] { headOutputs(pyramid(images)) }
+
+  /// The backbone and the pyramid: each level's (classification, localization) features.
+  func pyramid(_ images: Tensor) -> [LevelFeatures] { neck(backbone(images, stagesOut: [2, 3, 4])) }
+
+  /// The head on every level.
+  func headOutputs(_ features: [LevelFeatures]) -> [RetinaNetLevelOutput] {
+    features.map { level in
       let (logits, deltas, confidence) = head(level)
       return RetinaNetLevelOutput(features: level, logits: logits, deltas: deltas, confidence: confidence)
     }
