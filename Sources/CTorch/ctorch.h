@@ -278,6 +278,20 @@ ctorch_status ctorch_regression_loss(int32_t op, ctorch_tensor input, ctorch_ten
 ctorch_status ctorch_fused_deformable_attention(ctorch_tensor value, ctorch_tensor shapes, ctorch_tensor starts, ctorch_tensor locations,
                                                 ctorch_tensor weights, ctorch_tensor *out);
 
+/* PyTorch archives: torch.save's zip format, read with libtorch's own archive reader
+ * (caffe2::serialize::PyTorchStreamReader). Only bytes come out; the pickle inside is decoded by the caller. */
+typedef struct ctorch_archive_opaque *ctorch_archive;
+ctorch_status ctorch_archive_open(const char *path, ctorch_archive *out);
+void ctorch_archive_free(ctorch_archive archive);
+/* Each record's name, relative to the archive's top folder (e.g. "data.pkl", "data/0"), through the sink. */
+ctorch_status ctorch_archive_records(ctorch_archive archive, void (*sink)(void *context, const char *name), void *context);
+/* One record's bytes as a new 1-D uint8 tensor. */
+ctorch_status ctorch_archive_read(ctorch_archive archive, const char *name, ctorch_tensor *out);
+/* A tensor stored in a storage: bytes (1-D uint8, a whole number of dtype elements) viewed as dtype, then
+ * sizes/strides/offset in elements (bounds checked), copied into a new contiguous tensor. */
+ctorch_status ctorch_tensor_from_storage(ctorch_tensor bytes, int32_t dtype, int64_t offset, const int64_t *sizes, const int64_t *strides,
+                                         int64_t count, ctorch_tensor *out);
+
 /* Autograd. */
 ctorch_status ctorch_set_requires_grad(ctorch_tensor tensor, bool requires_grad);
 /* gradient may be NULL for a scalar output. */
