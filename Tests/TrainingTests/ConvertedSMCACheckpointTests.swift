@@ -8,7 +8,7 @@ import TorchTestSupport
 
 @testable import Training
 
-/// Official SMCA-DETR checkpoints as Scripts/convert_official_checkpoint.py writes them (the official
+/// Official SMCA-DETR checkpoints as the former Python converter wrote them (the official
 /// keys unchanged, the architecture in full under "config", as with `--config`) load and detect as the
 /// official models do, single scale and the released multi-scale model.
 @Suite struct ConvertedSMCACheckpointTests {

@@ -3,8 +3,7 @@ weights) as the official code saves it (`{'model': state_dict}` .pth, heads list
 an image (PNG) and the official detections of it, to check checkpoint conversion end to end:
 
     PYTHONPATH=Scripts/reference/detrex "$(Scripts/reference/detrex/env.sh)" Scripts/reference/detrex/make_checkpoint.py dino dino.pth
-    "$(Scripts/reference-env.sh)" Scripts/convert_official_checkpoint.py --family dino --preset r50-4scale \\
-        --checkpoint dino.pth --output weights/dino-check
+    .build/release/detr convert dino.pth --family dino --output weights/dino-check
     .build/release/detr predict --weights weights/dino-check dino.pth.png --size 320 --max-size 480 --threshold 0 --max-detections 5
 
 The last command's scores, classes (as COCO ids) and boxes should be the printed ones.
