@@ -95,6 +95,13 @@ struct TrainCommand: ParsableCommand {
       valueName: "DIR"))
   var initFrom: String?
 
+  @Option(
+    name: .customLong("backbone-weights"),
+    help: ArgumentHelp(
+      "Initialize the backbone from ImageNet weights: a torchvision .pth, or a timm or transformers .safetensors (or folder). Frozen batch norm, the frozen stem and the backbone's lower learning rate then apply, as in the official recipes.",
+      valueName: "FILE"))
+  var backboneWeights: String?
+
   func validate() throws {
     guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
     if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
@@ -111,6 +118,9 @@ struct TrainCommand: ParsableCommand {
     }
     guard (64...1024).contains(syntheticSize) else {
       throw ValidationError("--synthetic-size must be between 64 and 1024, got \(syntheticSize)")
+    }
+    if backboneWeights != nil && initFrom != nil {
+      throw ValidationError("--init-from brings a whole model, its backbone included; give either it or --backbone-weights")
     }
     guard checkpointEvery > 0, logEvery > 0 else { throw ValidationError("--checkpoint-every and --log-every must be positive") }
   }
@@ -151,13 +161,14 @@ struct TrainCommand: ParsableCommand {
     }
     // Without starting weights the backbone is trained from scratch: trainable batch norm, the full
     // learning rate, nothing frozen. The reference recipes assume an ImageNet-pretrained backbone.
-    let fromScratch = initFrom == nil && !(overrides.contains { $0.hasPrefix("backbone.frozen_batch_norm") })
+    let fromScratch = initFrom == nil && backboneWeights == nil && !(overrides.contains { $0.hasPrefix("backbone.frozen_batch_norm") })
     if fromScratch {
       recipe.backboneLearningRate = recipe.learningRate
       recipe.freezeBackboneStem = false
     }
     let detector = try makeDetector(classCount: train.categories.count, fromScratch: fromScratch)
     if let initFrom { try initialize(detector, from: initFrom) }
+    if let backboneWeights, !resume { try initializeBackbone(detector, from: backboneWeights) }
     let trainLoader = DetectionLoader(
       dataset: train, transform: .scaled(.training, by: scale, augmentation: augmentation), batchSize: batchSize, shuffle: true, seed: seed, dropLast: false)
     var validation: (loader: DetectionLoader, annotations: URL)?
@@ -225,6 +236,17 @@ struct TrainCommand: ParsableCommand {
     print(
       "initialized \(report.loaded.count) of \(total) tensors from \(folder)"
         + (report.isComplete ? "" : "; not loaded:\n\(report.summaryNaming(atMost: 10))"))
+  }
+
+  /// Loads ImageNet weights into the detector's ResNet.
+  func initializeBackbone(_ detector: any Detector, from file: String) throws {
+    guard let resnet = detector.backboneNetwork else {
+      throw ValidationError("--backbone-weights: \(detector.kind.rawValue) has no ResNet backbone to load into")
+    }
+    let report = try BackboneWeights.load(URL(fileURLWithPath: file), into: resnet)
+    print(
+      "initialized the backbone from \(file) (\(report.layout) layout): \(report.loaded) tensors"
+        + (report.classifier.isEmpty ? "" : "; the classifier (\(report.classifier.joined(separator: ", "))) is not used"))
   }
 
   func makeDetector(classCount: Int, fromScratch: Bool) throws -> any Detector {
