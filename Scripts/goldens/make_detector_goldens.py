@@ -2,9 +2,13 @@
 buffer), saves each with save_pretrained under Tests/DetectorsTests/Fixtures/<name>/, and records
 outputs on fixed inputs in <name>/expected.safetensors. Eager attention, auxiliary_loss=False.
 
-Run: "$(Scripts/reference-env.sh)" Scripts/goldens/make_detector_goldens.py
+Run: "$(Scripts/reference-env.sh)" Scripts/goldens/make_detector_goldens.py [NAME ...]   (all fixtures, or the named ones)
+
+The *_per_side fixtures give the encoder and decoder different head counts and feed-forward widths, as
+transformers allows (encoder 2 heads and FFN 48, decoder 8 heads and FFN 80).
 """
 import pathlib
+import sys
 import shutil
 
 import torch
@@ -67,23 +71,28 @@ def save(name, model, extra=None):
     print("wrote", folder, sum(p.numel() for p in model.parameters()), "parameters")
 
 
-torch.manual_seed(0)
-detr = DetrForObjectDetection(DetrConfig(
-    use_timm_backbone=False, backbone_config=small_resnet([3, 4, 6, 3]), d_model=32, encoder_layers=2, decoder_layers=2,
-    encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=12, num_labels=5,
-    attn_implementation="eager", auxiliary_loss=False)).eval()
-perturb(detr, 1)
-save("detr_r50_small", detr)
+def detr(name, seed, **options):
+    torch.manual_seed(0)
+    settings = dict(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+                    decoder_ffn_dim=64, num_queries=12, num_labels=5, attn_implementation="eager", auxiliary_loss=False)
+    settings.update(options)
+    model = DetrForObjectDetection(DetrConfig(use_timm_backbone=False, backbone_config=small_resnet([3, 4, 6, 3]), **settings)).eval()
+    perturb(model, seed)
+    save(name, model)
+
 
 from transformers import ConditionalDetrConfig, ConditionalDetrForObjectDetection
 
-torch.manual_seed(0)
-conditional = ConditionalDetrForObjectDetection(ConditionalDetrConfig(
-    use_timm_backbone=False, backbone_config=small_resnet([3, 4, 6, 3]), d_model=32, encoder_layers=2, decoder_layers=3,
-    encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=12, num_labels=5,
-    attn_implementation="eager", auxiliary_loss=False)).eval()
-perturb(conditional, 2)
-save("conditional_detr_r50_small", conditional)
+def conditional(name, seed, **options):
+    torch.manual_seed(0)
+    settings = dict(d_model=32, encoder_layers=2, decoder_layers=3, encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+                    decoder_ffn_dim=64, num_queries=12, num_labels=5, attn_implementation="eager", auxiliary_loss=False)
+    settings.update(options)
+    model = ConditionalDetrForObjectDetection(ConditionalDetrConfig(
+        use_timm_backbone=False, backbone_config=small_resnet([3, 4, 6, 3]), **settings)).eval()
+    perturb(model, seed)
+    save(name, model)
+
 
 from transformers import DeformableDetrConfig, DeformableDetrForObjectDetection
 
@@ -101,9 +110,22 @@ def deformable(name, seed, stages, **options):
     save(name, model)
 
 
-deformable("deformable_single_scale", 3, [4], num_feature_levels=1)
-deformable("deformable_multi_scale", 4, [2, 3, 4], num_feature_levels=4)
-deformable("deformable_box_refine", 5, [2, 3, 4], num_feature_levels=4, with_box_refine=True)
-deformable("deformable_two_stage", 6, [2, 3, 4], num_feature_levels=4, with_box_refine=True, two_stage=True, two_stage_num_proposals=12)
-deformable("deformable_levels_heads_points", 7, [3, 4], num_feature_levels=5, encoder_attention_heads=2, decoder_attention_heads=2,
-           encoder_n_points=3, decoder_n_points=2)
+PER_SIDE = dict(encoder_attention_heads=2, decoder_attention_heads=8, encoder_ffn_dim=48, decoder_ffn_dim=80)
+FIXTURES = {
+    "detr_r50_small": lambda: detr("detr_r50_small", 1),
+    "conditional_detr_r50_small": lambda: conditional("conditional_detr_r50_small", 2),
+    "deformable_single_scale": lambda: deformable("deformable_single_scale", 3, [4], num_feature_levels=1),
+    "deformable_multi_scale": lambda: deformable("deformable_multi_scale", 4, [2, 3, 4], num_feature_levels=4),
+    "deformable_box_refine": lambda: deformable("deformable_box_refine", 5, [2, 3, 4], num_feature_levels=4, with_box_refine=True),
+    "deformable_two_stage": lambda: deformable("deformable_two_stage", 6, [2, 3, 4], num_feature_levels=4, with_box_refine=True,
+                                               two_stage=True, two_stage_num_proposals=12),
+    "deformable_levels_heads_points": lambda: deformable("deformable_levels_heads_points", 7, [3, 4], num_feature_levels=5,
+                                                         encoder_attention_heads=2, decoder_attention_heads=2, encoder_n_points=3,
+                                                         decoder_n_points=2),
+    "detr_per_side": lambda: detr("detr_per_side", 8, **PER_SIDE),
+    "conditional_detr_per_side": lambda: conditional("conditional_detr_per_side", 9, **PER_SIDE),
+    "deformable_per_side": lambda: deformable("deformable_per_side", 10, [2, 3, 4], num_feature_levels=4, with_box_refine=True,
+                                              two_stage=True, two_stage_num_proposals=12, **PER_SIDE),
+}
+for name in sys.argv[1:] or FIXTURES:
+    FIXTURES[name]()

@@ -231,10 +231,22 @@ public enum DetectorFactory {
   public static func make(kind: ModelKind, configJSON: Data) throws -> any Detector {
     let decoder = JSONDecoder()
     switch kind {
-    case .detr: return DETRModel(config: try decoder.decode(DETRConfig.self, from: configJSON))
-    case .conditionalDETR: return ConditionalDETRModel(config: try decoder.decode(ConditionalDETRConfig.self, from: configJSON))
-    case .deformableDETR: return DeformableDETRModel(config: try decoder.decode(DeformableDETRConfig.self, from: configJSON))
-    case .dino: return DINOModel(config: try decoder.decode(DINOConfig.self, from: configJSON))
+    case .detr:
+      let config = try decoder.decode(DETRConfig.self, from: configJSON)
+      try config.transformer.validateWidths()
+      return DETRModel(config: config)
+    case .conditionalDETR:
+      let config = try decoder.decode(ConditionalDETRConfig.self, from: configJSON)
+      try config.transformer.validateWidths()
+      return ConditionalDETRModel(config: config)
+    case .deformableDETR:
+      let config = try decoder.decode(DeformableDETRConfig.self, from: configJSON)
+      try config.transformer.validateWidths()
+      return DeformableDETRModel(config: config)
+    case .dino:
+      let config = try decoder.decode(DINOConfig.self, from: configJSON)
+      try config.transformer.validateWidths()
+      return DINOModel(config: config)
     case .focusDETR: return try FocusDETRModel(config: try decoder.decode(FocusDETRConfig.self, from: configJSON))
     case .smcaDETR:
       let config = try decoder.decode(SMCAConfig.self, from: configJSON)

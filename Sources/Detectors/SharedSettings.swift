@@ -9,6 +9,37 @@ public struct TransformerSettings: Codable, Sendable, Equatable {
   public var feedForwardDim: Int
   public var dropout: Double
   public var queries: Int
+  /// Per-side widths, where they differ (transformers' configs allow it): nil uses `heads` and
+  /// `feedForwardDim`. JSON `encoder_heads`, `decoder_heads`, `encoder_feed_forward_dim`, `decoder_feed_forward_dim`.
+  public var encoderHeads: Int?
+  public var decoderHeads: Int?
+  public var encoderFeedForwardDim: Int?
+  public var decoderFeedForwardDim: Int?
+
+  /// Heads and feed-forward width of one side of the transformer.
+  public struct Side: Sendable, Equatable {
+    public var heads: Int
+    public var feedForwardDim: Int
+  }
+
+  /// Throws a `ConfigError` naming the field when a side's head count does not divide the width or a
+  /// width is not positive.
+  public func validateWidths() throws {
+    guard hiddenDim > 0 else { throw ConfigError("transformer.hidden_dim must be positive, got \(hiddenDim)") }
+    let fields: [(String, Int, Int)] = [
+      (encoderHeads == nil ? "transformer.heads" : "transformer.encoder_heads", encoder.heads, encoder.feedForwardDim),
+      (decoderHeads == nil ? "transformer.heads" : "transformer.decoder_heads", decoder.heads, decoder.feedForwardDim),
+    ]
+    for (field, heads, width) in fields {
+      guard heads > 0, hiddenDim % heads == 0 else {
+        throw ConfigError("\(field) \(heads) must be a positive divisor of transformer.hidden_dim \(hiddenDim)")
+      }
+      guard width > 0 else { throw ConfigError("the feed-forward width must be positive, got \(width)") }
+    }
+  }
+
+  public var encoder: Side { Side(heads: encoderHeads ?? heads, feedForwardDim: encoderFeedForwardDim ?? feedForwardDim) }
+  public var decoder: Side { Side(heads: decoderHeads ?? heads, feedForwardDim: decoderFeedForwardDim ?? feedForwardDim) }
 
   public init(
     hiddenDim: Int = 256, heads: Int = 8, encoderLayers: Int = 6, decoderLayers: Int = 6, feedForwardDim: Int, dropout: Double = 0.1,
@@ -37,6 +68,27 @@ public struct TransformerSettings: Codable, Sendable, Equatable {
     case feedForwardDim = "feed_forward_dim"
     case dropout
     case queries
+    case encoderHeads = "encoder_heads"
+    case decoderHeads = "decoder_heads"
+    case encoderFeedForwardDim = "encoder_feed_forward_dim"
+    case decoderFeedForwardDim = "decoder_feed_forward_dim"
+  }
+
+  /// Writes every field, the per-side ones as null when unset, so that a config file shows them and
+  /// `--set transformer.decoder_heads=8` finds the key.
+  public func encode(to encoder: Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(hiddenDim, forKey: .hiddenDim)
+    try container.encode(heads, forKey: .heads)
+    try container.encode(encoderLayers, forKey: .encoderLayers)
+    try container.encode(decoderLayers, forKey: .decoderLayers)
+    try container.encode(feedForwardDim, forKey: .feedForwardDim)
+    try container.encode(dropout, forKey: .dropout)
+    try container.encode(queries, forKey: .queries)
+    try container.encode(encoderHeads, forKey: .encoderHeads)
+    try container.encode(decoderHeads, forKey: .decoderHeads)
+    try container.encode(encoderFeedForwardDim, forKey: .encoderFeedForwardDim)
+    try container.encode(decoderFeedForwardDim, forKey: .decoderFeedForwardDim)
   }
 }
 
@@ -67,21 +119,24 @@ public struct SetLossSettings: Codable, Sendable, Equatable {
 }
 
 extension TransformersCheckpoint {
-  /// The transformer settings of a transformers config; encoder and decoder must agree on heads and FFN width.
+  /// The transformer settings of a transformers config; the decoder's heads and FFN width, where they
+  /// differ from the encoder's, become the per-side fields.
   func transformerSettings(defaultFeedForward: Int, defaultQueries: Int) throws -> TransformerSettings {
     let heads: Int = try value("encoder_attention_heads", default: 8)
     let feedForward: Int = try value("encoder_ffn_dim", default: defaultFeedForward)
     let decoderHeads: Int = try value("decoder_attention_heads", default: heads)
     let decoderFeedForward: Int = try value("decoder_ffn_dim", default: feedForward)
-    guard decoderHeads == heads, decoderFeedForward == feedForward else {
-      throw CheckpointError(
-        path: folder.path,
-        problem: "fields 'decoder_attention_heads'/'decoder_ffn_dim' differ from the encoder's; swift-detr uses one value for both")
-    }
-    return TransformerSettings(
+    var settings = TransformerSettings(
       hiddenDim: try value("d_model", default: 256), heads: heads, encoderLayers: try value("encoder_layers", default: 6),
       decoderLayers: try value("decoder_layers", default: 6), feedForwardDim: feedForward, dropout: try value("dropout", default: 0.1),
       queries: try value("num_queries", default: defaultQueries))
+    if decoderHeads != heads { settings.decoderHeads = decoderHeads }
+    if decoderFeedForward != feedForward { settings.decoderFeedForwardDim = decoderFeedForward }
+    for (field, side) in [("encoder_attention_heads", settings.encoder.heads), ("decoder_attention_heads", settings.decoder.heads)]
+    where side <= 0 || settings.hiddenDim % side != 0 {
+      throw CheckpointError(path: folder.path, problem: "has '\(field)' \(side), which does not divide 'd_model' \(settings.hiddenDim)")
+    }
+    return settings
   }
 
   /// The loss settings of a transformers config, with the family's defaults.

@@ -28,7 +28,8 @@ public class SingleScaleDetector: Module {
     queryEmbedding = queryTable ? Embedding(settings.queries, hiddenDim) : nil
     encoderLayers = ModuleList(
       (0..<settings.encoderLayers).map { _ in
-        TransformerEncoderLayer(dim: hiddenDim, heads: settings.heads, feedForwardDim: settings.feedForwardDim, dropout: settings.dropout)
+        TransformerEncoderLayer(
+          dim: hiddenDim, heads: settings.encoder.heads, feedForwardDim: settings.encoder.feedForwardDim, dropout: settings.dropout)
       })
     super.init()
     let backboneModule = Module()

@@ -47,6 +47,19 @@ import TorchTestSupport
       "loss=3", "--output", root.appendingPathComponent("group-key").path,
     ])
     #expect(group.contains("'loss' is a group"))
+    for (family, field) in [("detr", "decoder_heads"), ("deformable-detr", "encoder_heads"), ("conditional-detr", "decoder_heads")] {
+      let heads = message([
+        "train", "--model", family, "--data", root.path, "--train-annotations", annotations.path, "--set", "transformer.\(field)=3",
+        "--output", root.appendingPathComponent("heads-\(family)").path,
+      ])
+      #expect(heads.contains("transformer.\(field) 3 must be a positive divisor of transformer.hidden_dim"), "\(family): \(heads)")
+    }
+    let perSide = message([
+      "train", "--model", "detr", "--preset", "small", "--data", root.path, "--train-annotations", annotations.path, "--set",
+      "transformer.decoder_heads=8", "--set", "transformer.encoder_feed_forward_dim=96", "--max-iterations", "1",
+      "--output", root.appendingPathComponent("per-side").path,
+    ])
+    #expect(!perSide.contains("decoder_heads") && !perSide.contains("unknown key"), "per-side widths are config fields: \(perSide)")
     let resume = message([
       "train", "--data", root.path, "--train-annotations", annotations.path, "--resume",
       "--output", root.appendingPathComponent("resume").path,

@@ -11,16 +11,29 @@ import TorchTestSupport
 @Suite struct DETRTests {
   static func fixture(_ name: String) -> URL { Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)! }
 
-  @Test func transformersCheckpointGivesTheSameLogitsAndBoxes() throws {
-    let folder = Self.fixture("detr_r50_small")
+  /// `detr_per_side`: encoder 2 heads and FFN 48, decoder 8 heads and FFN 80.
+  @Test(arguments: ["detr_r50_small", "detr_per_side"])
+  func transformersCheckpointGivesTheSameLogitsAndBoxes(name: String) throws {
+    let folder = Self.fixture(name)
     let model = try withSeededGenerator(0) { try DETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
     #expect(model.config.backbone.blocksPerStage == [3, 4, 6, 3] && model.config.transformer.queries == 12 && model.config.classCount == 5)
+    Self.expectSides(model.config.transformer, perSide: name.hasSuffix("per_side"))
     let expected = try Goldens(folder.appendingPathComponent("expected.safetensors"))
     let padding = expected["pixel_mask"] .== 0
     let output = withInferenceMode { model(images: expected["pixel_values"], paddingMask: padding) }
     expectClose(output.final.logits, expected["logits"], relative: 0, absolute: 1e-4, "logits")
     expectClose(output.final.boxes, expected["pred_boxes"], relative: 0, absolute: 1e-4, "boxes")
     #expect(output.auxiliary.count == 1)
+  }
+
+  /// The per-side fixtures' widths, or one width for both sides.
+  static func expectSides(_ settings: TransformerSettings, perSide: Bool, sourceLocation: SourceLocation = #_sourceLocation) {
+    if perSide {
+      #expect(settings.encoder == .init(heads: 2, feedForwardDim: 48), sourceLocation: sourceLocation)
+      #expect(settings.decoder == .init(heads: 8, feedForwardDim: 80), sourceLocation: sourceLocation)
+    } else {
+      #expect(settings.encoder == settings.decoder && settings.decoderHeads == nil, sourceLocation: sourceLocation)
+    }
   }
 
   @Test func referenceKeysForTheR50Preset() {
@@ -67,10 +80,12 @@ import TorchTestSupport
 }
 
 @Suite struct ConditionalDETRTests {
-  @Test func transformersCheckpointGivesTheSameLogitsAndBoxes() throws {
-    let folder = DETRTests.fixture("conditional_detr_r50_small")
+  @Test(arguments: ["conditional_detr_r50_small", "conditional_detr_per_side"])
+  func transformersCheckpointGivesTheSameLogitsAndBoxes(name: String) throws {
+    let folder = DETRTests.fixture(name)
     let model = try withSeededGenerator(0) { try ConditionalDETRModel.load(transformers: TransformersCheckpoint(folder: folder)) }
     #expect(model.config.transformer.decoderLayers == 3 && model.config.classCount == 5)
+    DETRTests.expectSides(model.config.transformer, perSide: name.hasSuffix("per_side"))
     let expected = try Goldens(folder.appendingPathComponent("expected.safetensors"))
     let output = withInferenceMode { model(images: expected["pixel_values"], paddingMask: expected["pixel_mask"] .== 0) }
     expectClose(output.final.logits, expected["logits"], relative: 0, absolute: 1e-4, "logits")

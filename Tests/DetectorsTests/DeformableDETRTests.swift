@@ -12,6 +12,7 @@ import TorchTestSupport
 @Suite struct DeformableDETRTests {
   @Test(arguments: [
     "deformable_single_scale", "deformable_multi_scale", "deformable_box_refine", "deformable_two_stage", "deformable_levels_heads_points",
+    "deformable_per_side",
   ])
   func transformersCheckpointGivesTheSameLogitsAndBoxes(name: String) throws {
     let folder = DETRTests.fixture(name)
@@ -22,6 +23,7 @@ import TorchTestSupport
     expectClose(output.final.boxes, expected["pred_boxes"], relative: 0, absolute: 1e-4, "\(name) boxes")
     #expect(output.auxiliary.count == model.config.transformer.decoderLayers - 1)
     #expect((output.encoder != nil) == model.config.twoStage)
+    if name == "deformable_per_side" { DETRTests.expectSides(model.config.transformer, perSide: true) }
   }
 
   @Test func attentionMaskIsDroppedOnlyWhenNothingIsPadded() {

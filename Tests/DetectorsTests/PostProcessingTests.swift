@@ -8,7 +8,7 @@ import TorchTestSupport
 
 /// Post-processing against transformers' `post_process_object_detection` (threshold 0) on the same outputs.
 @Suite struct PostProcessingTests {
-  @Test(arguments: ["detr_r50_small", "conditional_detr_r50_small", "deformable_multi_scale", "deformable_two_stage"])
+  @Test(arguments: ["detr_r50_small", "conditional_detr_r50_small", "deformable_multi_scale", "deformable_two_stage", "deformable_per_side"])
   func detectionsEqualTransformers(name: String) throws {
     let expected = try Goldens(DETRTests.fixture(name).appendingPathComponent("expected.safetensors"))
     let processing: PostProcessing = name.hasPrefix("detr") ? .softmax : .sigmoidTopK(100)

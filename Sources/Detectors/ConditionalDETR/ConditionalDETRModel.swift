@@ -19,7 +19,8 @@ public final class ConditionalDETRModel: SingleScaleDetector {
     decoderLayers = ModuleList(
       (0..<config.transformer.decoderLayers).map {
         ConditionalDecoderLayer(
-          dim: d, heads: config.transformer.heads, feedForwardDim: config.transformer.feedForwardDim, dropout: config.transformer.dropout,
+          dim: d, heads: config.transformer.decoder.heads, feedForwardDim: config.transformer.decoder.feedForwardDim,
+          dropout: config.transformer.dropout,
           isFirst: $0 == 0)
       })
     decoderNorm = LayerNorm(d)

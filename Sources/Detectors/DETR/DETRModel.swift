@@ -18,7 +18,8 @@ public final class DETRModel: SingleScaleDetector {
     decoderLayers = ModuleList(
       (0..<config.transformer.decoderLayers).map { _ in
         TransformerDecoderLayer(
-          dim: d, heads: config.transformer.heads, feedForwardDim: config.transformer.feedForwardDim, dropout: config.transformer.dropout)
+          dim: d, heads: config.transformer.decoder.heads, feedForwardDim: config.transformer.decoder.feedForwardDim,
+          dropout: config.transformer.dropout)
       })
     decoderNorm = LayerNorm(d)
     classHead = Linear(d, config.classCount + 1)

@@ -39,8 +39,8 @@ final class DINOComponents: @unchecked Sendable {
     decoderLayers = ModuleList(
       (0..<settings.decoderLayers).map { _ in
         DetrexDeformableDecoderLayer(
-          dim: d, heads: settings.heads, levels: config.featureLevels, points: config.decoderPoints,
-          feedForwardDim: settings.feedForwardDim,
+          dim: d, heads: settings.decoder.heads, levels: config.featureLevels, points: config.decoderPoints,
+          feedForwardDim: settings.decoder.feedForwardDim,
           dropout: settings.dropout)
       })
     queryPositionHead = MLP(inputDim: 2 * d, hiddenDim: d, outputDim: d, layerCount: 2)

@@ -27,8 +27,8 @@ public final class DINOModel: Module {
     let encoderLayers = ModuleList(
       (0..<settings.encoderLayers).map { _ in
         DetrexDeformableEncoderLayer(
-          dim: settings.hiddenDim, heads: settings.heads, levels: config.featureLevels, points: config.encoderPoints,
-          feedForwardDim: settings.feedForwardDim, dropout: settings.dropout)
+          dim: settings.hiddenDim, heads: settings.encoder.heads, levels: config.featureLevels, points: config.encoderPoints,
+          feedForwardDim: settings.encoder.feedForwardDim, dropout: settings.dropout)
       })
     self.encoderLayers = encoderLayers
     parts = DINOComponents(config: config, encoderModules: Array(encoderLayers))

@@ -46,15 +46,15 @@ public final class DeformableDETRModel: Module {
     encoderLayers = ModuleList(
       (0..<config.transformer.encoderLayers).map { _ in
         DeformableEncoderLayer(
-          dim: d, heads: config.transformer.heads, levels: config.featureLevels, points: config.encoderPoints,
-          feedForwardDim: config.transformer.feedForwardDim,
+          dim: d, heads: config.transformer.encoder.heads, levels: config.featureLevels, points: config.encoderPoints,
+          feedForwardDim: config.transformer.encoder.feedForwardDim,
           dropout: config.transformer.dropout)
       })
     decoderLayers = ModuleList(
       (0..<config.transformer.decoderLayers).map { _ in
         DeformableDecoderLayer(
-          dim: d, heads: config.transformer.heads, levels: config.featureLevels, points: config.decoderPoints,
-          feedForwardDim: config.transformer.feedForwardDim,
+          dim: d, heads: config.transformer.decoder.heads, levels: config.featureLevels, points: config.decoderPoints,
+          feedForwardDim: config.transformer.decoder.feedForwardDim,
           dropout: config.transformer.dropout)
       })
     // One head per decoder layer (+ one for the proposals); clones with refinement, one shared head without.

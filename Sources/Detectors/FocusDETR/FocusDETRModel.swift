@@ -44,8 +44,8 @@ public final class FocusDETRModel: Module {
     let encoderLayers = ModuleList(
       (0..<settings.encoderLayers).map { _ in
         FocusEncoderLayer(
-          dim: settings.hiddenDim, heads: settings.heads, levels: dino.featureLevels, points: dino.encoderPoints,
-          feedForwardDim: settings.feedForwardDim, dropout: settings.dropout)
+          dim: settings.hiddenDim, heads: settings.encoder.heads, levels: dino.featureLevels, points: dino.encoderPoints,
+          feedForwardDim: settings.encoder.feedForwardDim, dropout: settings.dropout)
       })
     self.encoderLayers = encoderLayers
     selector = ForegroundTokenSelector(dim: settings.hiddenDim, levels: dino.featureLevels)

@@ -117,9 +117,8 @@ public struct SDDETRConfig: Codable, Sendable, Equatable {
   /// Throws a `ConfigError` naming the field when the config cannot work or a switch has no effect.
   public func validate() throws {
     let t = transformer
-    guard t.hiddenDim > 0, t.heads > 0, t.hiddenDim % t.heads == 0, t.hiddenDim % 2 == 0 else {
-      throw ConfigError("transformer.hidden_dim \(t.hiddenDim) must be an even, positive multiple of transformer.heads \(t.heads)")
-    }
+    try t.validateWidths()
+    guard t.hiddenDim % 2 == 0 else { throw ConfigError("transformer.hidden_dim \(t.hiddenDim) must be even") }
     guard t.decoderLayers >= 1, t.queries >= 1, classCount >= 1 else {
       throw ConfigError("transformer.decoder_layers, transformer.queries and class_count must be positive")
     }

@@ -18,7 +18,7 @@ final class SplitDecoderLayer: Module {
 
   init(config: SDDETRConfig, isFirst: Bool) {
     let t = config.transformer
-    let (d, heads, width, p) = (t.hiddenDim, t.heads, t.feedForwardDim, t.dropout)
+    let (d, heads, width, p) = (t.hiddenDim, t.decoder.heads, t.decoder.feedForwardDim, t.dropout)
     if config.twoFullDecoders {
       structure = .separate(
         (0..<2).map { _ in ConditionalDecoderLayer(dim: d, heads: heads, feedForwardDim: width, dropout: p, isFirst: isFirst) })

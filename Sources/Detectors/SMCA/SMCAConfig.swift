@@ -58,9 +58,7 @@ public struct SMCAConfig: Codable, Sendable, Equatable {
   /// Rejects settings the model cannot be built with, naming the field.
   public func validate() throws {
     let t = transformer
-    guard t.hiddenDim > 0, t.heads > 0, t.hiddenDim % t.heads == 0 else {
-      throw ConfigError("transformer.hidden_dim \(t.hiddenDim) must be a positive multiple of transformer.heads \(t.heads)")
-    }
+    try t.validateWidths()
     guard t.decoderLayers >= 1 else { throw ConfigError("transformer.decoder_layers must be at least 1: layer 0 predicts the centres") }
     guard t.queries >= 1, classCount >= 1 else { throw ConfigError("transformer.queries and class_count must be positive") }
     guard smoothing > 0, smoothing.isFinite else { throw ConfigError("smoothing (β) must be positive, got \(smoothing)") }

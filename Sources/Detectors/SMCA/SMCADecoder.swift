@@ -14,7 +14,7 @@ final class SMCADecoder: Module {
     layers = ModuleList(
       (0..<t.decoderLayers).map {
         SMCADecoderLayer(
-          dim: t.hiddenDim, heads: t.heads, feedForwardDim: t.feedForwardDim, dropout: t.dropout, predictsCentres: $0 == 0,
+          dim: t.hiddenDim, heads: t.decoder.heads, feedForwardDim: t.decoder.feedForwardDim, dropout: t.dropout, predictsCentres: $0 == 0,
           scale: config.scale, smoothing: config.smoothing, segments: segments)
       })
     norm = LayerNorm(t.hiddenDim)

@@ -32,7 +32,7 @@ public final class SMCAMultiScaleModel: SMCAMultiScaleBase, SMCADetector {
     coarsestProjection = Conv2d(channels[3], d, kernelSize: 3, stride: 2, padding: 1)
     encoderLayers = ModuleList(
       (0..<t.encoderLayers).map { _ in
-        SMCADepthwiseEncoderLayer(dim: d, feedForwardDim: t.feedForwardDim, kernelSize: config.encoderKernelSize, dropout: t.dropout)
+        SMCADepthwiseEncoderLayer(dim: d, feedForwardDim: t.encoder.feedForwardDim, kernelSize: config.encoderKernelSize, dropout: t.dropout)
       })
     fineToMiddle = Conv2d(d, d, kernelSize: 3, stride: 2, padding: 1)
     try super.init(config: config, levels: 4, segments: 4)

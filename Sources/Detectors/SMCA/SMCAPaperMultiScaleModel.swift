@@ -33,7 +33,7 @@ public final class SMCAPaperMultiScaleModel: SMCAMultiScaleBase, SMCADetector {
     coarsestProjection = Conv2d(channels[3], d, kernelSize: 3, stride: 2, padding: 1)
     encoderLayers = ModuleList(
       (0..<t.encoderLayers).map { _ in
-        TransformerEncoderLayer(dim: d, heads: t.heads, feedForwardDim: t.feedForwardDim, dropout: t.dropout)
+        TransformerEncoderLayer(dim: d, heads: t.encoder.heads, feedForwardDim: t.encoder.feedForwardDim, dropout: t.dropout)
       })
     try super.init(config: config, levels: 3, segments: 3)
     let encoder = Module()
