@@ -10,15 +10,7 @@ import Training
 @Suite struct InitFromTests {
   /// Runs `detr train` with `arguments` and returns its exit status and everything it printed.
   static func train(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = KillAndResumeTests.detr
-    process.arguments = ["train"] + arguments
-    let pipe = Pipe()
-    (process.standardOutput, process.standardError) = (pipe, pipe)
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
+    try ConvertCommandTests.detr(["train"] + arguments)
   }
 
   /// `source` with only the annotations and categories of the first two categories.
