@@ -96,6 +96,13 @@ struct TrainCommand: ParsableCommand {
   var initFrom: String?
 
   @Option(
+    name: .customLong("ema-decay"),
+    help: ArgumentHelp(
+      "Keep an exponential moving average of the weights with this decay (e.g. 0.9998), evaluated and checkpointed beside the raw weights (run/ema is a checkpoint folder of the averages). Off by default.",
+      valueName: "D"))
+  var emaDecay: Double?
+
+  @Option(
     name: .customLong("backbone-weights"),
     help: ArgumentHelp(
       "Initialize the backbone from ImageNet weights: a torchvision .pth, or a timm or transformers .safetensors (or folder). Frozen batch norm, the frozen stem and the backbone's lower learning rate then apply, as in the official recipes.",
@@ -118,6 +125,9 @@ struct TrainCommand: ParsableCommand {
     }
     guard (64...1024).contains(syntheticSize) else {
       throw ValidationError("--synthetic-size must be between 64 and 1024, got \(syntheticSize)")
+    }
+    if let emaDecay, !(emaDecay > 0 && emaDecay < 1) {
+      throw ValidationError("--ema-decay must lie strictly between 0 and 1 (e.g. 0.9998), got \(emaDecay)")
     }
     if backboneWeights != nil && initFrom != nil {
       throw ValidationError("--init-from brings a whole model, its backbone included; give either it or --backbone-weights")
@@ -143,6 +153,7 @@ struct TrainCommand: ParsableCommand {
     var recipe = TrainingRecipe.reference(for: model)
     recipe.batchSize = batchSize
     recipe.seed = seed
+    recipe.emaDecay = emaDecay
     if let epochs {
       recipe.epochs = epochs
       if recipe.secondLearningRateDropEpoch != nil {

@@ -29,10 +29,16 @@ struct MetricsLog {
     try appendLine(rows.map { "\(step),\(epoch),train,\($0.0),\($0.1)" }.joined(separator: "\n"), to: csv)
   }
 
-  func appendEvaluation(step: Int, epoch: Int, stats: [Double]) throws {
-    try write(["step": step, "epoch": epoch, "ap": stats[0], "ap50": stats[1], "ap75": stats[2], "stats": stats])
+  /// One evaluation's COCO statistics; `weights` "ema" marks the averaged weights' (keys prefixed `ema_`
+  /// in metrics.jsonl, split `val_ema` in metrics.csv).
+  func appendEvaluation(step: Int, epoch: Int, stats: [Double], weights: String? = nil) throws {
+    let prefix = weights.map { "\($0)_" } ?? ""
+    try write([
+      "step": step, "epoch": epoch, prefix + "ap": stats[0], prefix + "ap50": stats[1], prefix + "ap75": stats[2], prefix + "stats": stats,
+    ])
     let names = ["ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large"]
-    try appendLine(zip(names, stats).map { "\(step),\(epoch),val,\($0.0),\($0.1)" }.joined(separator: "\n"), to: csv)
+    let split = weights.map { "val_\($0)" } ?? "val"
+    try appendLine(zip(names, stats).map { "\(step),\(epoch),\(split),\($0.0),\($0.1)" }.joined(separator: "\n"), to: csv)
   }
 
   /// Drops lines past `step`, so that a resumed run continues the files exactly.

@@ -39,6 +39,8 @@ public final class Trainer {
   public var logEvery = 10
   public private(set) var position = TrainingPosition()
   let optimizer: any Optimizer
+  /// The moving average of the weights, when the recipe keeps one.
+  public let ema: WeightsEMA?
   /// Each parameter group's learning rate before the schedule's factor.
   let baseLearningRates: [Double]
   var metrics: MetricsLog
@@ -68,6 +70,7 @@ public final class Trainer {
     case .sgd: optimizer = SGD(groups: groups, momentum: recipe.momentum)
     }
     baseLearningRates = optimizer.groups.map(\.learningRate)
+    ema = recipe.emaDecay.map { WeightsEMA(of: detector, decay: $0) }
     metrics = try MetricsLog(folder: output)
   }
 
@@ -97,6 +100,17 @@ public final class Trainer {
     position = try JSONDecoder().decode(TrainingPosition.self, from: Data(contentsOf: folder.appendingPathComponent("trainer.json")))
     if let state = try SafeTensors.load(contentsOf: folder.appendingPathComponent("rng.safetensors")).tensors["default_generator"] {
       Generator.currentState = state
+    }
+    let emaFile = folder.appendingPathComponent("ema.safetensors")
+    if ema == nil, FileManager.default.fileExists(atPath: emaFile.path) {
+      throw TrainingError("\(folder.path) keeps an EMA of the weights: the run was started with --ema-decay; resume it with the same value")
+    }
+    if let ema {
+      let file = emaFile
+      guard FileManager.default.fileExists(atPath: file.path) else {
+        throw TrainingError("\(folder.path) has no ema.safetensors: the run was started without --ema-decay; resume it without")
+      }
+      try ema.load(SafeTensors.load(contentsOf: file).tensors, source: file.path)
     }
     detector.train()
     try metrics.truncate(afterStep: position.step)
@@ -130,6 +144,7 @@ public final class Trainer {
           let losses = try trainingStep(
             detector: detector, optimizer: optimizer, batch: batch, clipNorm: recipe.gradientClipNorm,
             step: position.step)
+          ema?.update(from: detector)
           imagesSinceLog += batch.targets.count
           position.step += 1
           stepsThisRun += 1
@@ -170,8 +185,19 @@ public final class Trainer {
       detector, loader: validation.loader, categories: categories, annotationsFile: validation.annotations)
     let stats = result.stats
     try metrics.appendEvaluation(step: position.step, epoch: position.epoch, stats: stats)
-    try TrainingChart.redraw(metrics: metrics.jsonl, to: output.appendingPathComponent("chart.png"))
     progress(result.summaryText + "\n" + result.perCategoryTable, .report)
+    if let ema {
+      // The averaged weights: evaluated, and kept as a checkpoint folder of their own (`ema/`) for predict.
+      let averaged = try ema.withAveragedWeights(in: detector) {
+        let evaluation = try DetectorEvaluation.evaluate(
+          detector, loader: validation.loader, categories: categories, annotationsFile: validation.annotations)
+        try DetectorCheckpoint.save(detector, categories: categories, to: output.appendingPathComponent("ema"))
+        return evaluation
+      }
+      try metrics.appendEvaluation(step: position.step, epoch: position.epoch, stats: averaged.stats, weights: "ema")
+      progress("EMA weights (decay \(ema.decay)): " + averaged.summaryText, .report)
+    }
+    try TrainingChart.redraw(metrics: metrics.jsonl, to: output.appendingPathComponent("chart.png"))
     if stats[0] > (position.bestAP ?? -1) {
       position.bestAP = stats[0]
       try saveCheckpoint(named: "best")
@@ -216,11 +242,12 @@ public final class Trainer {
   /// Writes model, optimizer, position and RNG state into one checkpoint folder, replaced safely.
   func saveCheckpoint(named name: String) throws {
     let folder = output.appendingPathComponent(name)
-    let extra: [String: Data] = [
+    var extra: [String: Data] = [
       "optimizer.safetensors": try SafeTensors.encode(optimizer.stateDict()),
       "trainer.json": try JSONEncoder().encode(position),
       "rng.safetensors": try SafeTensors.encode(["default_generator": Generator.currentState]),
     ]
+    if let ema { extra["ema.safetensors"] = try SafeTensors.encode(ema.state) }
     try DetectorCheckpoint.save(detector, categories: categories, to: folder, extraFiles: extra)
   }
 }

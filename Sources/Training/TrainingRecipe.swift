@@ -38,6 +38,8 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
   /// 0 in detrex's DINO (`freeze_at=1`).
   public var frozenBackboneStages = 1
   public var seed: UInt64 = 42
+  /// The decay of an exponential moving average of the weights (`WeightsEMA`), or nil for none.
+  public var emaDecay: Double?
 
   public init(epochs: Int, learningRate: Double, backboneLearningRate: Double, learningRateDropEpoch: Int) {
     self.epochs = epochs
@@ -92,6 +94,7 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     warmupSteps = try container.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? 0
     warmupStartFactor = try container.decodeIfPresent(Double.self, forKey: .warmupStartFactor) ?? 0.001
     secondLearningRateDropEpoch = try container.decodeIfPresent(Int.self, forKey: .secondLearningRateDropEpoch)
+    emaDecay = try container.decodeIfPresent(Double.self, forKey: .emaDecay)
   }
 
   /// The learning-rate multiplier in `epoch` (0-based) at optimizer step `step` (0-based, counted
@@ -117,5 +120,6 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     case warmupSteps = "warmup_steps"
     case warmupStartFactor = "warmup_start_factor"
     case secondLearningRateDropEpoch = "second_learning_rate_drop_epoch"
+    case emaDecay = "ema_decay"
   }
 }

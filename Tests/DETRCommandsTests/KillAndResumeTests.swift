@@ -34,14 +34,14 @@ import Training
 
   /// Writes a small dataset and the tiny config under `root`, trains the run never interrupted into
   /// `root/straight`, and returns the arguments every run shares (all but `--output`).
-  static func prepareRun(in root: URL, epochs: Int, checkpointEvery: Int, seed: Int) throws -> [String] {
+  static func prepareRun(in root: URL, epochs: Int, checkpointEvery: Int, seed: Int, extra: [String] = []) throws -> [String] {
     try SyntheticShapes.generate(to: root.appendingPathComponent("data"), images: 24, size: 96, seed: UInt64(seed))
     let common = [
       "--model", "detr", "--config", try tinyConfig(in: root).path, "--data", root.appendingPathComponent("data/images").path,
       "--train-annotations", root.appendingPathComponent("data/annotations/train.json").path, "--image-scale", "0.1", "--epochs",
       "\(epochs)", "--batch-size", "2", "--checkpoint-every", "\(checkpointEvery)", "--log-every", "1", "--learning-rate", "0.001",
       "--seed", "\(seed)",
-    ]
+    ] + extra
     let straight = try train(common + ["--output", root.appendingPathComponent("straight").path])
     straight.waitUntilExit()
     #expect(straight.terminationStatus == 0)
@@ -142,5 +142,60 @@ extension UInt32 {
   /// A value in `range` from the test's seeded generator.
   fileprivate init(random generator: inout SeededRandom, in range: ClosedRange<UInt32>) {
     self = range.lowerBound + UInt32(generator.integer(0, Int(range.upperBound - range.lowerBound)))
+  }
+}
+
+extension KillAndResumeTests {
+  /// With `--ema-decay`, a SIGKILLed run resumed ends with the same averaged weights as the run never killed.
+  @Test func killedRunResumesWithTheSameAveragedWeights() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("kill-ema-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let common = try Self.prepareRun(in: root, epochs: 1, checkpointEvery: 2, seed: 5, extra: ["--ema-decay", "0.9"])
+    let folder = root.appendingPathComponent("interrupted")
+    let run = try Self.train(common + ["--output", folder.path])
+    let state = folder.appendingPathComponent("last/trainer.json")
+    let deadline = Date().addingTimeInterval(120)
+    while Date() < deadline {
+      if let data = try? Data(contentsOf: state), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        (object["step"] as? Int ?? 0) >= 4
+      {
+        break
+      }
+      usleep(20_000)
+    }
+    kill(run.processIdentifier, SIGKILL)
+    run.waitUntilExit()
+    #expect(run.terminationReason == .uncaughtSignal)
+    let resumed = try Self.train(common + ["--output", folder.path, "--resume"])
+    resumed.waitUntilExit()
+    #expect(resumed.terminationStatus == 0)
+    let a = try SafeTensors.load(contentsOf: root.appendingPathComponent("straight/last/ema.safetensors")).tensors
+    let b = try SafeTensors.load(contentsOf: folder.appendingPathComponent("last/ema.safetensors")).tensors
+    #expect(!a.isEmpty && a.keys.sorted() == b.keys.sorted())
+    for (key, tensor) in a { expectClose(b[key]!, tensor, relative: 0, absolute: 1e-6, key) }
+  }
+}
+
+extension KillAndResumeTests {
+  /// `--ema-decay` with a validation set: both weights are evaluated, the averages kept as `run/ema`.
+  @Test func theAveragesAreEvaluatedAndKeptAsACheckpoint() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("ema-eval-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    try SyntheticShapes.generate(to: root.appendingPathComponent("data"), images: 12, size: 96, seed: 4)
+    let run = root.appendingPathComponent("run")
+    let result = try ConvertCommandTests.detr([
+      "train", "--model", "detr", "--config", try Self.tinyConfig(in: root).path, "--data", root.appendingPathComponent("data/images").path,
+      "--train-annotations", root.appendingPathComponent("data/annotations/train.json").path, "--val-annotations",
+      root.appendingPathComponent("data/annotations/val.json").path, "--image-scale", "0.1", "--epochs", "1", "--batch-size", "4",
+      "--ema-decay", "0.5", "--output", run.path,
+    ])
+    #expect(result.status == 0 && result.output.contains("EMA weights (decay 0.5)"), "\(result.output)")
+    let averaged = try DetectorCheckpoint.load(run.appendingPathComponent("ema"))
+    let saved = try SafeTensors.load(contentsOf: run.appendingPathComponent("last/ema.safetensors")).tensors
+    for (key, tensor) in averaged.detector.stateDict() where saved[key] != nil {
+      #expect((tensor .== saved[key]!).all().item(Bool.self), "run/ema holds the averages: \(key)")
+    }
+    let records = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+    #expect(records.contains { $0.contains("\"ema_ap\"") } && records.contains { $0.contains("\"ap\"") })
   }
 }

@@ -17,7 +17,7 @@ import TorchTestSupport
     return folder
   }()
 
-  func makeTrainer(output: URL, kind: ModelKind = .detr) throws -> Trainer {
+  func makeTrainer(output: URL, kind: ModelKind = .detr, emaDecay: Double? = nil) throws -> Trainer {
     let dataset = try DetectionDataset(
       annotationsFile: Self.data.appendingPathComponent("annotations/train.json"),
       imageDirectory: Self.data.appendingPathComponent("images"))
@@ -37,6 +37,7 @@ import TorchTestSupport
     }
     var recipe = TrainingRecipe.reference(for: kind)
     (recipe.epochs, recipe.learningRateDropEpoch, recipe.learningRate) = (2, 1, 1e-3)
+    recipe.emaDecay = emaDecay
     let loader = DetectionLoader(dataset: dataset, transform: .scaled(.training, by: 0.1), batchSize: 2, shuffle: true, seed: 5)
     let trainer = try Trainer(
       detector: detector, categories: dataset.categories, recipe: recipe, trainLoader: loader, validation: nil, output: output)
