@@ -28,8 +28,15 @@ public enum DetectorEvaluation {
   public static func evaluate(_ detector: any Detector, loader: DetectionLoader, categories: CategoryMap, annotationsFile: URL) throws
     -> EvaluationResult
   {
+    try evaluateKeepingDetections(detector, loader: loader, categories: categories, annotationsFile: annotationsFile).result
+  }
+
+  /// `evaluate`, also returning the detections it scored.
+  public static func evaluateKeepingDetections(
+    _ detector: any Detector, loader: DetectionLoader, categories: CategoryMap, annotationsFile: URL
+  ) throws -> (result: EvaluationResult, detections: [DetectedBox]) {
     let groundTruth = try GroundTruth.load(contentsOf: annotationsFile)
     let found = try detections(of: detector, loader: loader, categories: categories)
-    return COCOEvaluator().evaluate(groundTruth: groundTruth, detections: found)
+    return (COCOEvaluator().evaluate(groundTruth: groundTruth, detections: found), found)
   }
 }

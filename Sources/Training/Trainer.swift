@@ -44,6 +44,8 @@ public final class Trainer {
   /// Each parameter group's learning rate before the schedule's factor.
   let baseLearningRates: [Double]
   var metrics: MetricsLog
+  /// TensorBoard's view of the run, opened when `run` starts.
+  var events: TrainingEvents?
 
   public init(
     detector: any Detector, categories: CategoryMap, recipe: TrainingRecipe, trainLoader: DetectionLoader,
@@ -129,6 +131,7 @@ public final class Trainer {
     var logStart = Date()
     // A run from the start drops the metrics of one that was killed before its first checkpoint.
     if position.step == 0 { try metrics.truncate(afterStep: 0) }
+    if events == nil { events = try TrainingEvents(folder: output, resumedAtStep: position.step) }
     while position.epoch < epochs {
       optimizer.setLearningRates(baseLearningRates.map { $0 * recipe.learningRateFactor(epoch: position.epoch, step: position.step) })
       let stream = trainLoader.batches(epoch: position.epoch, startingAt: position.batch)
@@ -154,6 +157,7 @@ public final class Trainer {
             try metrics.append(
               step: position.step, epoch: position.epoch, losses: losses, learningRate: optimizer.groups[0].learningRate,
               imagesPerSecond: rate)
+            try events?.logStep(position.step, losses: losses, learningRate: optimizer.groups[0].learningRate, imagesPerSecond: rate)
             let elapsed = Date().timeIntervalSince(start)
             let remaining = Double(totalSteps - position.step) * elapsed / Double(Swift.max(stepsThisRun, 1))
             // The final layer's terms; the auxiliary (`_0`, `_1`, ...), encoder and denoising ones are in metrics.jsonl.
@@ -181,10 +185,12 @@ public final class Trainer {
   }
 
   func evaluate(_ validation: (loader: DetectionLoader, annotations: URL), progress: (String, ProgressKind) -> Void) throws {
-    let result = try DetectorEvaluation.evaluate(
+    let (result, found) = try DetectorEvaluation.evaluateKeepingDetections(
       detector, loader: validation.loader, categories: categories, annotationsFile: validation.annotations)
     let stats = result.stats
     try metrics.appendEvaluation(step: position.step, epoch: position.epoch, stats: stats)
+    try events?.logEvaluation(result, step: position.step)
+    try events?.logPredictions(found, samples: validation.loader.dataset.samples, categories: categories, step: position.step)
     progress(result.summaryText + "\n" + result.perCategoryTable, .report)
     if let ema {
       // The averaged weights: evaluated, and kept as a checkpoint folder of their own (`ema/`) for predict.
@@ -195,6 +201,7 @@ public final class Trainer {
         return evaluation
       }
       try metrics.appendEvaluation(step: position.step, epoch: position.epoch, stats: averaged.stats, weights: "ema")
+      try events?.logEvaluation(averaged, step: position.step, weights: "ema")
       progress("EMA weights (decay \(ema.decay)): " + averaged.summaryText, .report)
     }
     try TrainingChart.redraw(metrics: metrics.jsonl, to: output.appendingPathComponent("chart.png"))

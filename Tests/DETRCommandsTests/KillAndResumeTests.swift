@@ -173,6 +173,14 @@ extension KillAndResumeTests {
     let b = try SafeTensors.load(contentsOf: folder.appendingPathComponent("last/ema.safetensors")).tensors
     #expect(!a.isEmpty && a.keys.sorted() == b.keys.sorted())
     for (key, tensor) in a { expectClose(b[key]!, tensor, relative: 0, absolute: 1e-6, key) }
+    // The resumed process wrote a second event file that starts with a restart (SessionLog START), so that
+    // TensorBoard drops what the killed run logged past its checkpoint.
+    let eventFiles = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix("events.out.tfevents.") }
+    #expect(eventFiles.count == 2)
+    let restarts = try eventFiles.map { try EventFile.records(at: folder.appendingPathComponent($0)) }.filter { records in
+      records.count > 1 && records[1].suffix(4) == [0x3A, 0x02, 0x08, 0x01]
+    }
+    #expect(restarts.count == 1, "one file, the resumed run's, starts with a restart")
   }
 }
 
@@ -187,7 +195,7 @@ extension KillAndResumeTests {
       "train", "--model", "detr", "--config", try Self.tinyConfig(in: root).path, "--data", root.appendingPathComponent("data/images").path,
       "--train-annotations", root.appendingPathComponent("data/annotations/train.json").path, "--val-annotations",
       root.appendingPathComponent("data/annotations/val.json").path, "--image-scale", "0.1", "--epochs", "1", "--batch-size", "4",
-      "--ema-decay", "0.5", "--output", run.path,
+      "--ema-decay", "0.5", "--log-every", "1", "--output", run.path,
     ])
     #expect(result.status == 0 && result.output.contains("EMA weights (decay 0.5)"), "\(result.output)")
     let averaged = try DetectorCheckpoint.load(run.appendingPathComponent("ema"))
@@ -197,5 +205,17 @@ extension KillAndResumeTests {
     }
     let records = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
     #expect(records.contains { $0.contains("\"ema_ap\"") } && records.contains { $0.contains("\"ap\"") })
+    // TensorBoard's view: one event file in the run folder with the loss terms, the learning rate, both
+    // weights' statistics, each category's AP and drawn validation images.
+    let eventFiles = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix("events.out.tfevents.") }
+    #expect(eventFiles.count == 1)
+    let events = try EventFile.records(at: run.appendingPathComponent(eventFiles[0])).map { String(decoding: $0, as: UTF8.self) }
+    for tag in [
+      "brain.Event:2", "train/loss", "train/loss_ce", "train/loss_giou", "train/learning_rate", "train/images_per_second", "val/ap50",
+      "val/ap_per_category/", "val_ema/ap", "val/predictions/0",
+    ] {
+      #expect(events.contains { $0.contains(tag) }, "\(tag) is in the event file")
+    }
+    #expect(events.contains { $0.contains("val/predictions/0") && $0.contains("PNG") }, "the drawn images are PNGs")
   }
 }

@@ -24,6 +24,8 @@ import TorchTestSupport
     #expect(message(["train", "--batch-size", "0"]).contains("--batch-size"))
     #expect(message(["train", "--model", "yolo"]).contains("yolo"))
     #expect(message(["train", "--lr-drop-epoch", "0"]).contains("--lr-drop-epoch must be positive"))
+    #expect(message(["train", "--ema-decay", "1"]).contains("--ema-decay must lie strictly between 0 and 1"))
+    #expect(message(["train", "--ema-decay", "nan"]).contains("--ema-decay must lie strictly between 0 and 1"))
     let badSwitches = message([
       "train", "--model", "sd-detr", "--data", root.path, "--train-annotations", annotations.path, "--set", "task_aware_queries=false",
       "--output", root.appendingPathComponent("sd-detr").path,
