@@ -17,6 +17,8 @@ public struct DetectionDataset: Sendable {
   public var samples: [Sample]
   public var categories: CategoryMap
   public var report: ValidationReport
+  /// How many images `Policy.dropImagesWithoutAnnotations` left out.
+  public private(set) var droppedImagesWithoutAnnotations = 0
 
   /// What to do with bad entries. By default nothing is skipped: bad entries are errors.
   public struct Policy: Sendable {
@@ -26,10 +28,17 @@ public struct DetectionDataset: Sendable {
     public var skipMissingImages = false
     /// Check that every image file exists (before training starts, not mid-epoch).
     public var checkImageFiles = true
-    public init(skipInvalidAnnotations: Bool = false, skipMissingImages: Bool = false, checkImageFiles: Bool = true) {
+    /// Leave out images without (usable) annotations, as detectron2 and MMDetection do for training;
+    /// evaluation keeps them (their detections are false positives).
+    public var dropImagesWithoutAnnotations = false
+    public init(
+      skipInvalidAnnotations: Bool = false, skipMissingImages: Bool = false, checkImageFiles: Bool = true,
+      dropImagesWithoutAnnotations: Bool = false
+    ) {
       self.skipInvalidAnnotations = skipInvalidAnnotations
       self.skipMissingImages = skipMissingImages
       self.checkImageFiles = checkImageFiles
+      self.dropImagesWithoutAnnotations = dropImagesWithoutAnnotations
     }
   }
 
@@ -113,6 +122,10 @@ public struct DetectionDataset: Sendable {
         let missingIds = Set(missing.map(\.imageId))
         samples.removeAll { missingIds.contains($0.imageId) }
       }
+    }
+    if policy.dropImagesWithoutAnnotations {
+      droppedImagesWithoutAnnotations = samples.filter(\.boxes.isEmpty).count
+      samples.removeAll { $0.boxes.isEmpty }
     }
     self.samples = samples
     self.categories = categories

@@ -5,7 +5,7 @@ import Foundation
 /// `detr data ...`: dataset utilities.
 struct DataCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "data", abstract: "Create and check datasets.", subcommands: [SynthesizeCommand.self])
+    commandName: "data", abstract: "Create and check datasets.", subcommands: [SynthesizeCommand.self, InspectCommand.self])
 }
 
 /// `detr data synthesize`: writes the built-in synthetic shapes dataset in COCO format.

@@ -95,6 +95,9 @@ struct TrainCommand: ParsableCommand {
       valueName: "DIR"))
   var initFrom: String?
 
+  @Flag(help: "Train on images without annotations too (left out by default, as detectron2 and MMDetection do; evaluation always counts them).")
+  var keepEmpty = false
+
   @Option(
     name: .customLong("ema-decay"),
     help: ArgumentHelp(
@@ -148,8 +151,16 @@ struct TrainCommand: ParsableCommand {
   private func train() throws {
     let (imageFolder, trainFile, validationFile, scale) = try dataset()
     let policy = DetectionDataset.Policy()
-    let train = try DetectionDataset(annotationsFile: trainFile, imageDirectory: imageFolder, policy: policy)
+    var trainPolicy = policy
+    trainPolicy.dropImagesWithoutAnnotations = !keepEmpty
+    let train = try DetectionDataset(annotationsFile: trainFile, imageDirectory: imageFolder, policy: trainPolicy)
     if !train.report.isClean { print("training annotations:\n\(train.report.summary)") }
+    if train.droppedImagesWithoutAnnotations > 0 {
+      print("left out \(train.droppedImagesWithoutAnnotations) training images without annotations (--keep-empty trains on them too)")
+    }
+    guard !train.samples.isEmpty else {
+      throw ValidationError("--train-annotations \(trainFile.path) has no images with annotations to train on")
+    }
     var recipe = TrainingRecipe.reference(for: model)
     recipe.batchSize = batchSize
     recipe.seed = seed
