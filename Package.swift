@@ -29,7 +29,9 @@ let package = Package(
     .target(name: "Training", dependencies: ["Torch", "TorchNN", "Detection", "Detectors", "COCO", "COCOEval"]),
     // JPEG and PNG through Debian's libjpeg-turbo and libpng (installed by Scripts/setup.sh).
     .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
-    .target(name: "COCO", dependencies: ["CImageCodecs", "Torch"]),
+    // Drawing (boxes, labels, charts) through cairo, with a real font through fontconfig (installed by Scripts/setup.sh).
+    .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+    .target(name: "COCO", dependencies: ["CImageCodecs", "CCairo", "Torch"]),
     .target(
       name: "DETRCommands",
       dependencies: [
@@ -41,6 +43,7 @@ let package = Package(
     .executableTarget(name: "torch-overhead-benchmark", dependencies: ["Torch"], path: "Benchmarks/TorchOverhead"),
     .executableTarget(name: "loader-throughput", dependencies: ["COCO"], path: "Benchmarks/LoaderThroughput"),
     .executableTarget(name: "nms-benchmark", dependencies: ["Detection"], path: "Benchmarks/NMS"),
+    .executableTarget(name: "drawing-benchmark", dependencies: ["COCO"], path: "Benchmarks/Drawing"),
     .target(name: "TorchTestSupport", dependencies: ["Torch"], path: "Tests/TorchTestSupport"),
     .executableTarget(name: "torch-memory-probe", dependencies: ["Torch"], path: "Tests/TorchMemoryProbe"),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchTestSupport", "torch-memory-probe"], resources: [.copy("Goldens")]),
