@@ -3,6 +3,7 @@ import Foundation
 /// A COCO instances file: images, object annotations and categories. Fields COCO defines but
 /// detection does not use (segmentation polygons, licenses) are not decoded, so large files load fast.
 public struct COCOAnnotations: Codable, Sendable {
+  /// An image entry: its id, file name relative to the image folder, and size in pixels.
   public struct ImageInfo: Codable, Sendable, Equatable {
     public var id: Int
     public var fileName: String
@@ -24,6 +25,7 @@ public struct COCOAnnotations: Codable, Sendable {
     }
   }
 
+  /// An object: its image, category, box ([x, y, width, height] in pixels), area and crowd flag.
   public struct Annotation: Codable, Sendable, Equatable {
     public var id: Int
     public var imageId: Int
@@ -62,6 +64,7 @@ public struct COCOAnnotations: Codable, Sendable {
     }
   }
 
+  /// A category: its id (as the file numbers it) and name.
   public struct Category: Codable, Sendable, Equatable {
     public var id: Int
     public var name: String

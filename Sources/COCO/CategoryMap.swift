@@ -3,6 +3,7 @@ import Foundation
 /// Contiguous class indices (0..<count, what a model predicts) ↔ the dataset's category ids ↔ names.
 /// Saved in every checkpoint, and used to write results back with the original ids.
 public struct CategoryMap: Codable, Sendable, Equatable {
+  /// One class: the dataset category id it stands for and its name.
   public struct Entry: Codable, Sendable, Equatable {
     public var id: Int
     public var name: String

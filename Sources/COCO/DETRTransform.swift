@@ -48,6 +48,7 @@ public struct TransformedSample: Sendable {
 /// and std. Evaluation: shorter side `evaluationSize`, longer at most `maxSize`. Crowd boxes are left out, as DETR does.
 /// With `augmentation` `.flip`, training only flips and resizes as evaluation does.
 public struct DETRTransform: Sendable {
+  /// Training (augmentation, random sizes) or evaluation (one fixed size).
   public enum Mode: Sendable { case training, evaluation }
 
   /// What training does to an image.

@@ -3,6 +3,7 @@ import Foundation
 /// What a COCO detection file holds, for `detr data inspect`: images and boxes per category, COCO's
 /// size classes, images without annotations, and every problem the loader would report, named.
 public struct DatasetInspection: Sendable {
+  /// A category with the number of images it appears in and of its boxes.
   public struct CategoryCount: Sendable, Equatable {
     public var id: Int
     public var name: String

@@ -135,6 +135,7 @@ public struct DetectionDataset: Sendable {
 
 /// Counted problems found while validating a dataset, with the first few examples of each.
 public struct ValidationReport: Sendable, Equatable {
+  /// A kind of problem, named as the report prints it.
   public enum Problem: String, Sendable, CaseIterable {
     case duplicateImageId = "duplicate image ids"
     case duplicateCategoryId = "duplicate category ids"

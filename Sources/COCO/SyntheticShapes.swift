@@ -10,6 +10,7 @@ public enum SyntheticShapes {
   /// older generator are not reused (2: objects keep at least 60% of their pixels visible).
   public static let generatorVersion = 2
 
+  /// The six kinds of shapes; the raw value is the category id.
   public enum Shape: Int, CaseIterable, Sendable {
     case rectangle = 1, ellipse, triangle, cross, diamond, ring
 

@@ -8,28 +8,21 @@ import Training
 /// `detr predict`, shared with `detr demo`.
 struct ImagePredictor {
   let loaded: LoadedDetector
-  let transform: DETRTransform
+  let shorterSide: Int
+  let maxSize: Int
   /// Detections scoring at most this are dropped.
   let threshold: Float
   let maxDetections: Int
 
   init(loaded: LoadedDetector, shorterSide: Int, maxSize: Int, threshold: Float, maxDetections: Int) {
-    self.loaded = loaded
-    var transform = DETRTransform(mode: .evaluation)
-    transform.evaluationSize = shorterSide
-    transform.maxSize = maxSize
-    self.transform = transform
-    self.threshold = threshold
-    self.maxDetections = maxDetections
+    (self.loaded, self.shorterSide, self.maxSize) = (loaded, shorterSide, maxSize)
+    (self.threshold, self.maxDetections) = (threshold, maxDetections)
   }
 
   /// The image and its detections, boxes (x0, y0, x1, y1) in pixels of the image as stored.
   func detect(_ file: URL, imageId: Int) throws -> (image: Image, detections: ImageDetections) {
     let image = try Image(contentsOf: file)
-    var random = SeededRandom(seed: 0)
-    let sample = transform.apply(to: image, imageId: imageId, boxes: [], labels: [], isCrowd: [], random: &random)
-    let batch = DetectionBatch(samples: [sample])
-    let detections = withInferenceMode { loaded.detector.detect(batch.detectorBatch)[0] }.filtered(
+    let detections = loaded.detections(in: image, shorterSide: shorterSide, maxSize: maxSize).filtered(
       threshold: threshold, limit: maxDetections)
     return (image, detections)
   }

@@ -64,6 +64,7 @@ extension Detector {
 /// rate, its weight decay from the first that selects it and sets one; the defaults are the base
 /// rate and weight decay.
 public struct ParameterRule: Sendable, Equatable {
+  /// Which parameters a rule applies to: by name prefix or substring, or the normalization layers.
   public enum Selector: Sendable, Equatable {
     /// Parameters whose name starts with the string.
     case namePrefix(String)

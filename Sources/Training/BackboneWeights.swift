@@ -10,6 +10,7 @@ import TorchNN
 /// its folder), renamed by `BackboneKeys`. The classifier (`fc`, `classifier`) is left out; every
 /// tensor of the backbone must be given with its shape, and nothing else may be left over.
 public enum BackboneWeights {
+  /// What a load did: the tensors placed, the layout read, the classifier left out.
   public struct Report: Sendable {
     public var loaded: Int
     public var layout: String

@@ -21,6 +21,7 @@ public struct FocusDETRConfig: Codable, Sendable, Equatable {
   /// level's tokens inside it foreground: disjoint in the official code.
   public var foregroundRanges: [ClosedRange<Double>] = [-1...64, 64...128, 128...256, 256...99_999_999]
 
+  /// How the foreground selector scores a token from its class logits.
   public enum CategoryScore: String, Codable, Sendable {
     /// c · f on raw logits, as the official code (two negative logits rank high).
     case rawLogits = "raw-logits"
