@@ -14,8 +14,9 @@ struct PredictCommand: ParsableCommand {
     abstract: "Detect objects in images with a checkpoint, write COCO results and images with their boxes drawn.",
     discussion: """
       Images are resized as the reference does (shorter side 800, longer at most 1333) and normalized with ImageNet statistics.
-      --json writes the COCO results list: image_id (the index in the order given, or the number a file is named by),
-      category_id (the checkpoint's original ids), bbox [x, y, w, h] in pixels of the original image, score.
+      --json writes the COCO results list: image_id, category_id (the checkpoint's original ids), bbox [x, y, w, h] in       pixels of the original image, score; and beside it <name>.image_ids.json, each file's image id.
+      Image ids: when every file name ends in a number (000001.jpg, COCO_val2014_000000000042.jpg → 42) and no two       numbers are equal, that number (COCO's own ids); otherwise 1, 2, ... in the order the files are listed (folders in       name order). Drawn images keep their folders relative to the inputs' common folder and their format.
+      Every image is read before any detection: an unreadable one stops the run naming it, or with       --skip-bad-images is listed and left out. Outputs never replace an input, and replace earlier outputs only       with --overwrite.
       """)
 
   @Option(
@@ -43,6 +44,12 @@ struct PredictCommand: ParsableCommand {
   @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing.")
   var maxSize = 1333
 
+  @Flag(name: .customLong("skip-bad-images"), help: "Leave out (and list) images that cannot be read instead of stopping.")
+  var skipBadImages = false
+
+  @Flag(help: "Replace an existing --json file and drawn images of an earlier run.")
+  var overwrite = false
+
   func validate() throws {
     guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1, got \(threshold)") }
     guard maxDetections > 0 else { throw ValidationError("--max-detections must be positive, got \(maxDetections)") }
@@ -50,25 +57,116 @@ struct PredictCommand: ParsableCommand {
   }
 
   func run() throws {
-    let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights))
     let files = try Self.imageFiles(inputs)
+    let ids = Self.imageIds(files)
+    let root = Self.commonFolder(of: files)
+    try checkOutputs(files: files, root: root)
+    // Every image is read first: one that cannot be stops the run before any work, or is left out.
+    var images: [(URL, Int)] = []
+    var bad: [String] = []
+    for (file, id) in zip(files, ids) {
+      do {
+        _ = try Image(contentsOf: file)
+        images.append((file, id))
+      } catch {
+        guard skipBadImages else { throw ValidationError("\(error)\nFix or remove the image, or pass --skip-bad-images to leave such images out") }
+        bad.append("\(error)")
+      }
+    }
+    let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights))
     let predictor = ImagePredictor(loaded: loaded, shorterSide: size, maxSize: maxSize, threshold: threshold, maxDetections: maxDetections)
     var results: [DetectedBox] = []
-    if let outputDirectory { try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true) }
-    for (index, file) in files.enumerated() {
-      let imageId = Int(file.deletingPathExtension().lastPathComponent) ?? index
-      let (image, detections) = try predictor.detect(file, imageId: imageId)
+    var mapping: [[String: Any]] = []
+    for (file, imageId) in images {
+      let image: Image
+      let detections: ImageDetections
+      do {
+        (image, detections) = try predictor.detect(file, imageId: imageId)
+      } catch {
+        guard skipBadImages else { throw error }
+        bad.append("\(error)")
+        continue
+      }
       results += detections.cocoResults(imageId: imageId, categories: loaded.categories)
-      print("\(file.lastPathComponent): \(detections.scores.count) detections")
+      mapping.append(["file": Self.relativePath(of: file, under: root), "image_id": imageId])
+      print("\(file.lastPathComponent): \(detections.scores.count) detections (image_id \(imageId))")
       if let outputDirectory {
-        try predictor.drawn(image, detections).write(
-          to: URL(fileURLWithPath: outputDirectory).appendingPathComponent(file.deletingPathExtension().lastPathComponent + ".jpg"))
+        let destination = URL(fileURLWithPath: outputDirectory).appendingPathComponent(Self.relativePath(of: file, under: root))
+        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try predictor.drawn(image, detections).write(to: destination)
       }
     }
     if let jsonPath {
+      let url = URL(fileURLWithPath: jsonPath)
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]
-      try encoder.encode(results).write(to: URL(fileURLWithPath: jsonPath), options: .atomic)
+      try encoder.encode(results).write(to: url, options: .atomic)
+      try JSONSerialization.data(withJSONObject: mapping, options: [.prettyPrinted, .sortedKeys]).write(
+        to: Self.mappingFile(for: url), options: .atomic)
+    }
+    if !bad.isEmpty {
+      print("left out \(bad.count) images that cannot be read:\n" + bad.map { "  \($0)" }.joined(separator: "\n"))
+    }
+  }
+
+  /// Where the file-name ↔ image-id list goes: beside the results, `<name>.image_ids.json`.
+  static func mappingFile(for results: URL) -> URL {
+    results.deletingPathExtension().appendingPathExtension("image_ids.json")
+  }
+
+  /// Each file's image id: the number its name ends in when all have one and no two are equal, else 1, 2, ...
+  static func imageIds(_ files: [URL]) -> [Int] {
+    let numbers = files.map { file -> Int? in
+      let stem = file.deletingPathExtension().lastPathComponent
+      let digits = stem.reversed().prefix { $0.isASCII && $0.isNumber }
+      return digits.isEmpty || digits.count > 18 ? nil : Int(String(digits.reversed()))
+    }
+    if numbers.allSatisfy({ $0 != nil }), Set(numbers.map { $0! }).count == files.count { return numbers.map { $0! } }
+    return files.indices.map { $0 + 1 }
+  }
+
+  /// The deepest folder holding every file.
+  static func commonFolder(of files: [URL]) -> URL {
+    var common = files.first.map { $0.standardizedFileURL.deletingLastPathComponent().pathComponents } ?? ["/"]
+    for file in files.dropFirst() {
+      let parts = file.standardizedFileURL.deletingLastPathComponent().pathComponents
+      common = Array(zip(common, parts).prefix { $0.0 == $0.1 }.map(\.0))
+    }
+    return URL(fileURLWithPath: common.isEmpty ? "/" : NSString.path(withComponents: common))
+  }
+
+  static func relativePath(of file: URL, under root: URL) -> String {
+    let path = file.standardizedFileURL.path
+    let prefix = root.standardizedFileURL.path == "/" ? "/" : root.standardizedFileURL.path + "/"
+    return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : file.lastPathComponent
+  }
+
+  /// Outputs must not be inputs (an image, an input folder, the checkpoint), nor replace earlier outputs unless --overwrite.
+  func checkOutputs(files: [URL], root: URL) throws {
+    let inputFiles = Set(files.map(\.standardizedFileURL.path))
+    let weightsFolder = URL(fileURLWithPath: weights).standardizedFileURL.path
+    if let jsonPath {
+      let url = URL(fileURLWithPath: jsonPath).standardizedFileURL
+      for target in [url, Self.mappingFile(for: url).standardizedFileURL] {
+        if inputFiles.contains(target.path) { throw ValidationError("--json \(jsonPath) is one of the input images; choose another file") }
+        if target.path.hasPrefix(weightsFolder + "/") { throw ValidationError("--json \(jsonPath) lies in the checkpoint folder --weights \(weights); choose another file") }
+        if FileManager.default.fileExists(atPath: target.path) && !overwrite {
+          throw ValidationError("\(target.path) already exists; pass --overwrite to replace it, or choose another --json")
+        }
+      }
+    }
+    if let outputDirectory {
+      let out = URL(fileURLWithPath: outputDirectory).standardizedFileURL.path
+      if inputFiles.contains(where: { $0.hasPrefix(out + "/") }) {
+        throw ValidationError("--output-dir \(outputDirectory) holds input images; drawn images would mix with or replace them")
+      }
+      if out == weightsFolder || out.hasPrefix(weightsFolder + "/") || weightsFolder.hasPrefix(out + "/") {
+        throw ValidationError("--output-dir \(outputDirectory) overlaps the checkpoint folder --weights \(weights); choose another folder")
+      }
+      let existing = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+      if !existing.isEmpty && !overwrite {
+        throw ValidationError("--output-dir \(outputDirectory) already holds files; pass --overwrite to replace drawn images of an earlier run, or choose another folder")
+      }
     }
   }
 

@@ -57,7 +57,7 @@ import TorchTestSupport
       })
     let scores = results.compactMap { $0["score"] as? Double }
     #expect(scores == scores.sorted(by: >))
-    let drawn = try COCO.Image(contentsOf: folder.appendingPathComponent("drawn/42.jpg"))
+    let drawn = try COCO.Image(contentsOf: folder.appendingPathComponent("drawn/42.png"))
     #expect(drawn.width == 64 && drawn.height == 48)
   }
 
