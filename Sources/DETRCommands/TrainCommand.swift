@@ -142,13 +142,18 @@ struct TrainCommand: ParsableCommand {
     if !resume && Trainer.hasCheckpoint(in: URL(fileURLWithPath: output)) {
       throw ValidationError("--output \(output) already holds a run; pass --resume to continue it, or choose another --output")
     }
+    // One process per run folder, for as long as it trains.
+    let lock = try RunLock(folder: URL(fileURLWithPath: output))
+    defer { withExtendedLifetime(lock) {} }
+    // A resumed run takes the settings it was started with; a flag that contradicts them is an error.
+    let (effective, changes) = resume ? try resolvedForResume() : (self, [])
     // Every random draw of the run (initialization, dropout, denoising noise) comes from a generator of
     // its own, whose state the checkpoints keep: nothing else in the process can shift the sequence.
-    try Generator(seed: seed).withCurrent { try train() }
+    try Generator(seed: effective.seed).withCurrent { try effective.train(recordingChanges: changes) }
   }
 
   /// Builds the data, the detector and the trainer, resumes when asked, and trains.
-  private func train() throws {
+  private func train(recordingChanges changes: [[String: Any]]) throws {
     let (imageFolder, trainFile, validationFile, scale) = try dataset()
     let policy = DetectionDataset.Policy()
     var trainPolicy = policy
@@ -207,7 +212,7 @@ struct TrainCommand: ParsableCommand {
     trainer.maxIterations = maxIterations
     trainer.checkpointEvery = checkpointEvery
     trainer.logEvery = logEvery
-    try trainer.writeRunConfig()
+    try trainer.writeRunConfig(extra: ["settings": recordedSettings, "changes": changes])
     if resume {
       guard try trainer.resume() else { throw ValidationError("--resume: \(output) has no checkpoint to continue from") }
       print("resumed at epoch \(trainer.position.epoch + 1), step \(trainer.position.step)")

@@ -236,8 +236,10 @@ public final class Trainer {
   }
 
   /// Writes the resolved architecture, the recipe, the training augmentation and the categories at the start of a run.
-  public func writeRunConfig() throws {
-    var object: [String: Any] = ["model": detector.kind.rawValue]
+  /// `extra` adds the caller's entries (the command line's settings, changes made on resume).
+  public func writeRunConfig(extra: [String: Any] = [:]) throws {
+    var object: [String: Any] = extra
+    object["model"] = detector.kind.rawValue
     object["config"] = try JSONSerialization.jsonObject(with: detector.encodedConfig())
     object["recipe"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(recipe))
     object["augmentation"] = trainLoader.transform.augmentation.rawValue

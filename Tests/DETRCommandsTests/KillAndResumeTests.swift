@@ -219,3 +219,42 @@ extension KillAndResumeTests {
     #expect(events.contains { $0.contains("val/predictions/0") && $0.contains("PNG") }, "the drawn images are PNGs")
   }
 }
+
+extension KillAndResumeTests {
+  /// A second process on a run folder is refused while the first trains, naming its pid; a resume
+  /// takes the run's recorded settings: a contradicting flag is named with both values, a changed
+  /// `--epochs` is recorded.
+  @Test func oneProcessPerRunAndResumeKeepsTheRunsSettings() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("lock-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let common = try Self.prepareRun(in: root, epochs: 1, checkpointEvery: 2, seed: 9)
+    let folder = root.appendingPathComponent("run")
+    func replacing(_ flag: String, with value: String, in arguments: [String]) -> [String] {
+      arguments.enumerated().map { $0.offset > 0 && arguments[$0.offset - 1] == flag ? value : $0.element }
+    }
+    let fortyEpochs = replacing("--epochs", with: "40", in: common)
+    let long = try Self.train(fortyEpochs + ["--output", folder.path])
+    // Once it has written a checkpoint, so that there is a run to resume.
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline && !FileManager.default.fileExists(atPath: folder.appendingPathComponent("last/trainer.json").path) { usleep(20_000) }
+    let second = try ConvertCommandTests.detr(["train"] + common + ["--output", folder.path, "--resume"])
+    #expect(second.status != 0 && second.output.contains("in use by another training process (pid \(long.processIdentifier))"), "\(second.output)")
+    #expect(long.isRunning, "the first run goes on")
+    kill(long.processIdentifier, SIGKILL)
+    long.waitUntilExit()
+
+    // The lock died with the process. The run was started with --epochs 40 and --batch-size 2.
+    let conflicting = try ConvertCommandTests.detr(
+      ["train"] + replacing("--learning-rate", with: "0.002", in: fortyEpochs) + ["--batch-size", "4", "--output", folder.path, "--resume"])
+    #expect(conflicting.status != 0, "\(conflicting.output)")
+    for part in ["--batch-size 4 differs from the run's 2", "--learning-rate 0.002 differs from the run's 0.001", "Leave these flags out"] {
+      #expect(conflicting.output.contains(part), "\(part): \(conflicting.output)")
+    }
+    let shortened = try ConvertCommandTests.detr(["train"] + common + ["--output", folder.path, "--resume"])
+    #expect(shortened.status == 0 && shortened.output.contains("changing epochs from 40 to 1"), "\(shortened.output)")
+    let config = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("config.json"))) as! [String: Any]
+    let changes = try #require(config["changes"] as? [[String: Any]])
+    #expect(changes.count == 1 && changes[0]["field"] as? String == "epochs" && changes[0]["to"] as? Int == 1)
+    #expect((config["settings"] as? [String: Any])?["batch_size"] as? Int == 2)
+  }
+}
