@@ -46,13 +46,38 @@ struct EvaluateCommand: ParsableCommand {
   @Option(name: .customLong("json"), help: ArgumentHelp("Also write the numbers to this file.", valueName: "OUT.json"))
   var jsonPath: String?
 
+  @Flag(help: "Replace existing --json and --detections-out files.")
+  var overwrite = false
+
+  /// Outputs must not be inputs (the ground truth, the detections, a file of the checkpoint or an image), nor
+  /// replace an existing file without --overwrite.
+  func checkOutputs() throws {
+    let inputs = [annotationsPath, detectionsPath].compactMap { $0 }.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+    let folders = [weights, images].compactMap { $0 }.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+    for (flag, path) in [("--json", jsonPath), ("--detections-out", detectionsOut)] {
+      guard let path else { continue }
+      let target = URL(fileURLWithPath: path).standardizedFileURL.path
+      if inputs.contains(target) { throw ValidationError("\(flag) \(path) is an input of this evaluation; choose another file") }
+      if let folder = folders.first(where: { target.hasPrefix($0 + "/") }) {
+        throw ValidationError("\(flag) \(path) lies in the input folder \(folder); choose another file")
+      }
+      if FileManager.default.fileExists(atPath: target) && !overwrite {
+        throw ValidationError("\(flag) \(path) already exists; pass --overwrite to replace it, or choose another file")
+      }
+    }
+    if let jsonPath, let detectionsOut, URL(fileURLWithPath: jsonPath).standardizedFileURL == URL(fileURLWithPath: detectionsOut).standardizedFileURL {
+      throw ValidationError("--json and --detections-out name the same file \(jsonPath)")
+    }
+  }
+
   func run() throws {
+    try checkOutputs()
     let groundTruth = try GroundTruth.load(contentsOf: URL(fileURLWithPath: annotationsPath))
     let detections: [DetectedBox]
     if let detectionsPath {
       detections = try DetectedBox.load(contentsOf: URL(fileURLWithPath: detectionsPath), checkedAgainst: groundTruth)
     } else {
-      detections = try runModel()
+      detections = try runModel(groundTruth: groundTruth)
     }
     let result = COCOEvaluator().evaluate(groundTruth: groundTruth, detections: detections)
     print(result.summaryText)
@@ -66,8 +91,16 @@ struct EvaluateCommand: ParsableCommand {
 
 extension EvaluateCommand {
   /// Detections of the checkpoint on the ground truth's images (evaluation transform, batch 1).
-  func runModel() throws -> [DetectedBox] {
+  func runModel(groundTruth: GroundTruth) throws -> [DetectedBox] {
     let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights!))
+    // The checkpoint's classes must be the ground truth's categories (by id), or every AP would be 0.
+    let known = Set(loaded.categories.entries.map(\.id))
+    let unknown = groundTruth.categories.filter { !known.contains($0.id) }
+    guard unknown.isEmpty else {
+      let names = unknown.prefix(8).map { "\($0.id) \($0.name)" }.joined(separator: ", ")
+      throw ValidationError(
+        "--weights \(weights!) does not know \(unknown.count) categories of --annotations \(annotationsPath) (\(names)\(unknown.count > 8 ? ", ..." : "")); evaluate a checkpoint trained on these categories")
+    }
     let dataset = try DetectionDataset(
       annotationsFile: URL(fileURLWithPath: annotationsPath), imageDirectory: URL(fileURLWithPath: images!))
     // Results use the checkpoint's category ids; the dataset's own map only drives its targets.
