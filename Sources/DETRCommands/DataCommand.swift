@@ -30,12 +30,27 @@ struct SynthesizeCommand: ParsableCommand {
   @Option(help: "Object sizes: all (COCO's small, medium and large) or medium-large.")
   var objects: SyntheticShapes.ObjectSizes = .allAreaRanges
 
+  @Flag(help: "Replace an earlier synthetic dataset in --output (its images/ and annotations/ are removed first).")
+  var overwrite = false
+
   func validate() throws {
     guard images > 0 else { throw ValidationError("--images must be positive, got \(images)") }
     guard (64...4096).contains(size) else { throw ValidationError("--size must be between 64 and 4096, got \(size)") }
   }
 
   func run() throws {
+    let folder = URL(fileURLWithPath: output)
+    let existing = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+    if !existing.isEmpty {
+      guard overwrite else {
+        throw ValidationError("--output \(output) already holds files; choose a new or empty folder, or pass --overwrite to replace an earlier dataset there")
+      }
+      let foreign = existing.filter { !["images", "annotations"].contains($0) }
+      guard foreign.isEmpty else {
+        throw ValidationError("--output \(output) holds \(foreign.prefix(3).joined(separator: ", ")), which is not a synthetic dataset's; --overwrite replaces only images/ and annotations/")
+      }
+      for part in existing { try FileManager.default.removeItem(at: folder.appendingPathComponent(part)) }
+    }
     let start = Date()
     let summary = try SyntheticShapes.generate(to: URL(fileURLWithPath: output), images: images, size: size, seed: seed, objectSizes: objects)
     print(

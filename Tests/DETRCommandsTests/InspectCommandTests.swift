@@ -96,3 +96,23 @@ import Testing
     #expect(kept.samples.count == images.count && !dropped.samples.contains { $0.imageId == emptied })
   }
 }
+
+extension InspectCommandTests {
+  /// `data synthesize` never mixes a new dataset into an old one's files.
+  @Test func synthesizeRefusesAnOccupiedFolderUnlessOverwriting() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("synthesize-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let folder = root.appendingPathComponent("shapes")
+    let base = ["data", "synthesize", "--output", folder.path, "--size", "64"]
+    #expect(try ConvertCommandTests.detr(base + ["--images", "16"]).status == 0)
+    let again = try ConvertCommandTests.detr(base + ["--images", "8"])
+    #expect(again.status != 0 && again.output.contains("already holds files"), "\(again.output)")
+    let replaced = try ConvertCommandTests.detr(base + ["--images", "8", "--overwrite"])
+    #expect(replaced.status == 0, "\(replaced.output)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("images").path).count == 8, "no stale images are left")
+    try Data("notes".utf8).write(to: root.appendingPathComponent("notes.txt"))
+    let foreign = try ConvertCommandTests.detr(["data", "synthesize", "--output", root.path, "--images", "8", "--overwrite"])
+    #expect(foreign.status != 0 && foreign.output.contains("notes.txt"), "\(foreign.output)")
+    #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("notes.txt").path))
+  }
+}
