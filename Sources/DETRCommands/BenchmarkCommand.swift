@@ -57,6 +57,7 @@ struct BenchmarkCommand: ParsableCommand {
   func validate() throws {
     guard imageSize >= 32 else { throw ValidationError("--image-size must be at least 32, got \(imageSize)") }
     if let imageWidth, imageWidth < 32 { throw ValidationError("--image-width must be at least 32, got \(imageWidth)") }
+    if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
     guard batchSize > 0, iterations > 0 else { throw ValidationError("--batch-size and --iterations must be positive") }
     guard weights == nil || (config == nil && overrides.isEmpty) else {
       throw ValidationError("--weights brings its own architecture; leave out --config and --set")

@@ -49,6 +49,9 @@ struct DemoCommand: ParsableCommand {
       throw ValidationError("--epochs and --batch-size must be positive and --images at least 16")
     }
     guard show >= 0 else { throw ValidationError("--show must be 0 or more, got \(show)") }
+    guard learningRate.isFinite, learningRate > 0, learningRate <= 10 else {
+      throw ValidationError("--learning-rate must be a number in (0, 10], got \(learningRate)")
+    }
     guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1, got \(threshold)") }
   }
 

@@ -36,6 +36,9 @@ struct EvaluateCommand: ParsableCommand {
   var imageScale = 1.0
 
   func validate() throws {
+    guard imageScale.isFinite, imageScale >= 0.02, imageScale <= 8 else {
+      throw ValidationError("--image-scale must be between 0.02 and 8 (1 is DETR's 800-pixel shorter side), got \(imageScale)")
+    }
     switch (detectionsPath, weights, images) {
     case (.some, nil, nil): break
     case (nil, .some, .some): break

@@ -53,7 +53,9 @@ struct PredictCommand: ParsableCommand {
   func validate() throws {
     guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1, got \(threshold)") }
     guard maxDetections > 0 else { throw ValidationError("--max-detections must be positive, got \(maxDetections)") }
-    guard size > 0, maxSize >= size else { throw ValidationError("--size must be positive and at most --max-size (\(size), \(maxSize))") }
+    guard (16...8192).contains(size), maxSize >= size, maxSize <= 16384 else {
+      throw ValidationError("--size must be between 16 and 8192 and --max-size between --size and 16384 (got \(size), \(maxSize))")
+    }
   }
 
   func run() throws {

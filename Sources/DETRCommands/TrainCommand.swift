@@ -113,7 +113,17 @@ struct TrainCommand: ParsableCommand {
   var backboneWeights: String?
 
   func validate() throws {
-    guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+    guard (1...4096).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 4096, got \(batchSize)") }
+    if let learningRate, !(learningRate.isFinite && learningRate > 0 && learningRate <= 10) {
+      throw ValidationError("--learning-rate must be a number in (0, 10], got \(learningRate)")
+    }
+    if let imageScale, !(imageScale.isFinite && imageScale >= 0.02 && imageScale <= 8) {
+      throw ValidationError("--image-scale must be between 0.02 and 8 (1 is DETR's 800-pixel shorter side), got \(imageScale)")
+    }
+    if let epochs, epochs > 100_000 { throw ValidationError("--epochs must be at most 100000, got \(epochs)") }
+    guard (1...1_000_000).contains(syntheticImages) else {
+      throw ValidationError("--synthetic-images must be between 1 and 1000000, got \(syntheticImages)")
+    }
     if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
     if let learningRateDropEpoch, learningRateDropEpoch <= 0 {
       throw ValidationError("--lr-drop-epoch must be positive, got \(learningRateDropEpoch)")

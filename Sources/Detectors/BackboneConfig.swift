@@ -34,6 +34,22 @@ public struct BackboneConfig: Codable, Sendable, Equatable {
     frozenNormalization = try container.decodeIfPresent(Bool.self, forKey: .frozenNormalization) ?? true
   }
 
+  /// Every field in its range, naming the first that is not.
+  public func validate() throws {
+    guard blocksPerStage.count == 4, stageChannels.count == 4 else {
+      throw ConfigError("backbone.blocks_per_stage and backbone.stage_channels must list 4 stages, got \(blocksPerStage.count) and \(stageChannels.count)")
+    }
+    guard blocksPerStage.allSatisfy({ (1...100).contains($0) }) else {
+      throw ConfigError("backbone.blocks_per_stage must be between 1 and 100 each, got \(blocksPerStage)")
+    }
+    guard (1...4096).contains(stemChannels), stageChannels.allSatisfy({ (1...16_384).contains($0) }) else {
+      throw ConfigError("backbone.stem_channels (1-4096) and backbone.stage_channels (1-16384 each) are out of range: \(stemChannels), \(stageChannels)")
+    }
+    if bottleneck, let odd = stageChannels.first(where: { $0 % 4 != 0 }) {
+      throw ConfigError("backbone.stage_channels must be multiples of 4 with bottleneck blocks (4x expansion), got \(odd)")
+    }
+  }
+
   public static func resNet(_ depth: ResNet.Depth, dilation: Bool = false) -> BackboneConfig {
     let blocks: [Int] =
       switch depth {

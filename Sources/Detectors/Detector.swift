@@ -231,6 +231,18 @@ public enum DetectorFactory {
 
   public static func make(kind: ModelKind, configJSON: Data) throws -> any Detector {
     let decoder = JSONDecoder()
+    // The parts every family shares, checked before anything is built.
+    if let object = try? JSONSerialization.jsonObject(with: configJSON) as? [String: Any] {
+      if let part = object["transformer"] {
+        try decoder.decode(TransformerSettings.self, from: JSONSerialization.data(withJSONObject: part)).validate()
+      }
+      if let part = object["backbone"] {
+        try decoder.decode(BackboneConfig.self, from: JSONSerialization.data(withJSONObject: part)).validate()
+      }
+      if let count = object["class_count"] as? Int, !(1...100_000).contains(count) {
+        throw ConfigError("class_count must be between 1 and 100000, got \(count)")
+      }
+    }
     switch kind {
     case .detr:
       let config = try decoder.decode(DETRConfig.self, from: configJSON)

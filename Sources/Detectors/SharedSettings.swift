@@ -38,6 +38,23 @@ public struct TransformerSettings: Codable, Sendable, Equatable {
     }
   }
 
+  /// Every field in its range, naming the first that is not: widths as `validateWidths`, an even width
+  /// (sine embeddings give half of it per axis), layer and query counts, dropout in [0, 1), and sizes
+  /// that would not fit in memory refused.
+  public func validate() throws {
+    guard (2...8192).contains(hiddenDim), hiddenDim % 2 == 0 else {
+      throw ConfigError("transformer.hidden_dim must be an even number between 2 and 8192, got \(hiddenDim)")
+    }
+    try validateWidths()
+    guard (0...100).contains(encoderLayers) else { throw ConfigError("transformer.encoder_layers must be between 0 and 100, got \(encoderLayers)") }
+    guard (1...100).contains(decoderLayers) else { throw ConfigError("transformer.decoder_layers must be between 1 and 100, got \(decoderLayers)") }
+    guard (1...100_000).contains(queries) else { throw ConfigError("transformer.queries must be between 1 and 100000, got \(queries)") }
+    guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw ConfigError("transformer.dropout must lie in [0, 1), got \(dropout)") }
+    for width in [encoder.feedForwardDim, decoder.feedForwardDim] where width > 65_536 {
+      throw ConfigError("the feed-forward width must be at most 65536, got \(width)")
+    }
+  }
+
   public var encoder: Side { Side(heads: encoderHeads ?? heads, feedForwardDim: encoderFeedForwardDim ?? feedForwardDim) }
   public var decoder: Side { Side(heads: decoderHeads ?? heads, feedForwardDim: decoderFeedForwardDim ?? feedForwardDim) }
 

@@ -97,3 +97,62 @@ import TorchTestSupport
     return folder
   }
 }
+
+/// Numbers out of range, from flags and from `--set`, are refused before any work, naming the field
+/// and the allowed range; negative numbers reach their checks instead of reading as options.
+@Suite struct NumberValidationTests {
+  func message(_ arguments: [String]) -> String {
+    do {
+      var command = try DETRCommand.parseAsRoot(DETRCommand.normalizedArguments(arguments))
+      try withSeededGenerator(0) { try command.run() }
+      return "no error"
+    } catch {
+      return DETRCommand.message(for: error)
+    }
+  }
+
+  @Test func negativeNumbersReachTheirChecks() {
+    #expect(DETRCommand.normalizedArguments(["train", "--learning-rate", "-1", "--epochs", "3", "-h"]) == ["train", "--learning-rate=-1", "--epochs", "3", "-h"])
+    #expect(DETRCommand.normalizedArguments(["predict", "--threshold", "-inf"]) == ["predict", "--threshold=-inf"])
+    #expect(message(["train", "--learning-rate", "-1"]).contains("--learning-rate must be a number in (0, 10], got -1.0"))
+    #expect(message(["train", "--batch-size", "-2"]).contains("--batch-size must be between 1 and 4096, got -2"))
+  }
+
+  @Test(arguments: [
+    (["train", "--learning-rate", "nan"], "--learning-rate must be a number in (0, 10]"),
+    (["train", "--learning-rate", "0"], "--learning-rate must be a number in (0, 10]"),
+    (["train", "--learning-rate", "1e9"], "--learning-rate must be a number in (0, 10]"),
+    (["train", "--image-scale", "0"], "--image-scale must be between 0.02 and 8"),
+    (["train", "--image-scale", "inf"], "--image-scale must be between 0.02 and 8"),
+    (["train", "--batch-size", "100000"], "--batch-size must be between 1 and 4096"),
+    (["predict", "--weights", "w", "x.jpg", "--size", "0"], "--size must be between 16 and 8192"),
+    (["evaluate", "--annotations", "a.json", "--detections", "d.json", "--image-scale", "-3"], "--image-scale must be between 0.02 and 8"),
+    (["benchmark", "--threads", "0"], "--threads must be between 1 and 1024"),
+    (["demo", "--learning-rate", "-0.1"], "--learning-rate must be a number in (0, 10]"),
+  ])
+  func flagsOutOfRangeAreNamed(arguments: [String], expected: String) {
+    let text = message(arguments)
+    #expect(text.contains(expected), "\(arguments): \(text)")
+  }
+
+  @Test(arguments: [
+    ("transformer.encoder_layers=-1", "transformer.encoder_layers must be between 0 and 100, got -1"),
+    ("transformer.decoder_layers=0", "transformer.decoder_layers must be between 1 and 100, got 0"),
+    ("transformer.queries=0", "transformer.queries must be between 1 and 100000, got 0"),
+    ("transformer.dropout=1.5", "transformer.dropout must lie in [0, 1), got 1.5"),
+    ("transformer.hidden_dim=33", "transformer.hidden_dim must be an even number between 2 and 8192, got 33"),
+    ("transformer.heads=5", "transformer.heads 5 must be a positive divisor of transformer.hidden_dim"),
+    ("backbone.blocks_per_stage=[1,0,1,1]", "backbone.blocks_per_stage must be between 1 and 100 each"),
+    ("backbone.stage_channels=[8,16]", "must list 4 stages"),
+  ])
+  func configValuesOutOfRangeAreNamed(assignment: String, expected: String) throws {
+    let root = TrainCommandTests.scratch()
+    defer { try? FileManager.default.removeItem(at: root) }
+    let annotations = TrainCommandTests.annotations(in: root)
+    let text = message([
+      "train", "--model", "detr", "--preset", "small", "--data", root.path, "--train-annotations", annotations.path, "--set", assignment,
+      "--output", root.appendingPathComponent("run").path,
+    ])
+    #expect(text.contains(expected), "\(assignment): \(text)")
+  }
+}
