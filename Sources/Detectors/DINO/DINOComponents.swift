@@ -132,7 +132,8 @@ final class DINOComponents: @unchecked Sendable {
     let proposalFeatures = encoderOutputNorm(encoderOutput(masked))
     let proposalHead = config.transformer.decoderLayers
     let proposalLogits = classHeads[proposalHead](proposalFeatures)
-    let top = proposalLogits.max(dim: -1).values.topK(queryCount, dim: 1).indices.unsqueezed(dim: -1)
+    // An image with fewer tokens than queries repeats its ranking (the official code would fail).
+    let top = proposalLogits.max(dim: -1).values.topIndicesRepeatingRanking(queryCount).unsqueezed(dim: -1)
     let selectedFeatures = proposalFeatures.gather(dim: 1, index: top.expanded(to: [count, queryCount, d]))
     // The box head works row by row: on the selected rows only, the same values for a fraction of the work.
     let selectedBoxLogits =

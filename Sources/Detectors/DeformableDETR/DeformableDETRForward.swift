@@ -20,7 +20,8 @@ extension DeformableDETRModel {
       let classLogits = classHeads[proposalHead](features)
       let boxLogits = boxHeads[proposalHead](features) + proposals
       encoderPredictions = LayerPredictions(logits: classLogits, boxes: boxLogits.sigmoid())
-      let top = classLogits[.ellipsis, 0].topK(config.transformer.queries, dim: 1).indices
+      // An image with fewer tokens than queries repeats its ranking (the official code would fail).
+      let top = classLogits[.ellipsis, 0].topIndicesRepeatingRanking(config.transformer.queries)
       let selected = boxLogits.gather(dim: 1, index: top.unsqueezed(dim: -1).expanded(to: [batch, config.transformer.queries, 4]))
         .detached()
       reference = selected.sigmoid()

@@ -124,11 +124,7 @@ public final class SDDETRModel: SingleScaleDetector {
   /// The `count` cells `[batch, count]` of highest class probability, padded cells last. A map with
   /// fewer cells than `count` gives its ranking repeated.
   static func topCells(_ logits: Tensor, mask: Tensor, count: Int) -> Tensor {
-    let scores = logits.detached().max(dims: [-1]).filling(where: mask, with: -Double.infinity)
-    let available = Swift.min(count, scores.size(1))
-    let ranked = scores.topK(available, dim: 1).indices
-    guard available < count else { return ranked }
-    return ranked.indexSelect(dim: 1, index: Tensor((0..<count).map { $0 % available }, shape: [count]))
+    logits.detached().max(dims: [-1]).filling(where: mask, with: -Double.infinity).topIndicesRepeatingRanking(count)
   }
 }
 

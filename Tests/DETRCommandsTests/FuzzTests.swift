@@ -1,0 +1,178 @@
+import COCO
+import Detectors
+import Foundation
+import Testing
+import Torch
+import TorchTestSupport
+import Training
+import Detection
+
+/// Adversarial values for flags and config fields, and mutated files for every reader, against the
+/// real `detr` process: each run exits 0, or with one error message (no trap, no crash dump, no usage
+/// text), and leaves every input file as it was. Bounded: a fixed, seeded set of cases.
+@Suite struct FuzzTests {
+  static let values = ["-1", "0", "nan", "inf", "-inf", "1e308", "abc", "", "99999999999999999999", "0.5", "3"]
+
+  struct Fixture {
+    let root: URL
+    let images: URL
+    let train: URL
+    let val: URL
+    let config: URL
+    let weights: URL
+    var inputs: [URL] { [train, val, config] + ((try? FileManager.default.contentsOfDirectory(at: images, includingPropertiesForKeys: nil)) ?? []) }
+  }
+
+  static func fixture() throws -> Fixture {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(UUID())")
+    try SyntheticShapes.generate(to: root.appendingPathComponent("data"), images: 8, size: 64, seed: 1)
+    var config = DETRConfig()
+    config.backbone = BackboneConfig(blocksPerStage: [1, 1, 1, 1], stemChannels: 8, stageChannels: [8, 16, 32, 64], bottleneck: false)
+    config.transformer = TransformerSettings(hiddenDim: 32, heads: 4, encoderLayers: 1, decoderLayers: 1, feedForwardDim: 32, dropout: 0, queries: 5)
+    config.classCount = 6
+    let configFile = root.appendingPathComponent("tiny.json")
+    try JSONEncoder().encode(config).write(to: configFile)
+    let dataset = try DetectionDataset(
+      annotationsFile: root.appendingPathComponent("data/annotations/train.json"), imageDirectory: root.appendingPathComponent("data/images"))
+    let weights = root.appendingPathComponent("weights")
+    try DetectorCheckpoint.save(withSeededGenerator(0) { DETRModel(config: config) }, categories: dataset.categories, to: weights)
+    return Fixture(
+      root: root, images: root.appendingPathComponent("data/images"), train: root.appendingPathComponent("data/annotations/train.json"),
+      val: root.appendingPathComponent("data/annotations/val.json"), config: configFile, weights: weights)
+  }
+
+  static func hashes(_ files: [URL]) -> [String: Data] {
+    Dictionary(uniqueKeysWithValues: files.compactMap { file in (try? Data(contentsOf: file)).map { (file.path, $0) } })
+  }
+
+  /// Runs one case and checks the outcome; returns whether it failed cleanly (for counting).
+  @discardableResult
+  static func check(_ arguments: [String], inputs: [URL], sourceLocation: SourceLocation = #_sourceLocation) throws -> Bool {
+    let before = hashes(inputs)
+    let result = try ConvertCommandTests.detr(arguments)
+    for marker in ["Fatal error", "Program crashed", "Backtrac", "terminate called", "Usage:", "Exception raised from"] {
+      #expect(!result.output.contains(marker), "\(arguments): \(result.output.prefix(600))", sourceLocation: sourceLocation)
+    }
+    #expect([0, 1, 64].contains(result.status), "\(arguments) exited \(result.status)", sourceLocation: sourceLocation)
+    if result.status != 0 {
+      #expect(result.output.contains("error: "), "\(arguments): \(result.output.prefix(600))", sourceLocation: sourceLocation)
+    }
+    #expect(hashes(inputs) == before, "\(arguments) changed an input file", sourceLocation: sourceLocation)
+    return result.status != 0
+  }
+
+  @Test func adversarialFlagValues() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    let train = [
+      "train", "--model", "detr", "--config", f.config.path, "--data", f.images.path, "--train-annotations", f.train.path, "--image-scale", "0.08",
+      "--epochs", "1", "--max-iterations", "1", "--batch-size", "2",
+    ]
+    let flags: [([String], String)] = [
+      (train, "--batch-size"), (train, "--learning-rate"), (train, "--image-scale"), (train, "--epochs"), (train, "--max-iterations"),
+      (train, "--seed"), (train, "--ema-decay"), (train, "--lr-drop-epoch"), (train, "--checkpoint-every"), (train, "--log-every"),
+      (["predict", "--weights", f.weights.path, f.images.path, "--size", "64", "--max-size", "64"], "--threshold"),
+      (["predict", "--weights", f.weights.path, f.images.path, "--size", "64", "--max-size", "64"], "--max-detections"),
+      (["predict", "--weights", f.weights.path, f.images.path], "--size"),
+      (["evaluate", "--annotations", f.val.path, "--weights", f.weights.path, "--images", f.images.path], "--image-scale"),
+      (["data", "inspect", "--annotations", f.val.path, "--images", f.images.path], "--draw"),
+      (["benchmark", "--config", f.config.path, "--model", "detr", "--iterations", "1"], "--image-size"),
+      (["benchmark", "--config", f.config.path, "--model", "detr", "--image-size", "64"], "--iterations"),
+    ]
+    var generator = SeededRandom(seed: 21, stream: 0, item: 0)
+    var cases = 0
+    for (base, flag) in flags {
+      // Three values per flag, drawn from the adversarial list (seeded), each run in a fresh output folder.
+      for _ in 0..<3 {
+        let value = Self.values[generator.integer(0, (Self.values.count - 1))]
+        var arguments = base + [flag, value]
+        if base.first == "train" { arguments += ["--output", f.root.appendingPathComponent("run-\(cases)").path] }
+        try Self.check(arguments, inputs: f.inputs)
+        cases += 1
+      }
+    }
+    #expect(cases == flags.count * 3)
+  }
+
+  @Test func adversarialConfigFields() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    let fields = [
+      "transformer.hidden_dim", "transformer.heads", "transformer.encoder_layers", "transformer.decoder_layers", "transformer.feed_forward_dim",
+      "transformer.dropout", "transformer.queries", "transformer.decoder_heads", "backbone.stem_channels", "backbone.stage_channels",
+      "backbone.blocks_per_stage", "class_count", "no_object_weight", "loss.class_cost",
+    ]
+    var generator = SeededRandom(seed: 22, stream: 0, item: 0)
+    var cases = 0
+    for field in fields {
+      for _ in 0..<2 {
+        let value = (Self.values + ["[1,2]", "[-1,0,1,2]", "true", "{}"])[generator.integer(0, (Self.values.count + 3))]
+        try Self.check(
+          [
+            "train", "--model", "detr", "--config", f.config.path, "--data", f.images.path, "--train-annotations", f.train.path,
+            "--image-scale", "0.08", "--epochs", "1", "--max-iterations", "1", "--set", "\(field)=\(value)", "--output",
+            f.root.appendingPathComponent("set-\(cases)").path,
+          ], inputs: f.inputs)
+        cases += 1
+      }
+    }
+    #expect(cases == fields.count * 2)
+  }
+
+  @Test func mutatedFilesForEveryReader() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    var generator = SeededRandom(seed: 23, stream: 0, item: 0)
+    func mutated(_ source: URL, into name: String) throws -> URL {
+      var bytes = [UInt8](try Data(contentsOf: source))
+      switch generator.integer(0, 2) {
+      case 0: bytes = Array(bytes.prefix(generator.integer(0, (bytes.count - 1))))
+      case 1: for _ in 0..<4 { bytes[generator.integer(0, (bytes.count - 1))] = UInt8(generator.integer(0, 255)) }
+      default: bytes = (0..<64).map { _ in UInt8(generator.integer(0, 255)) }
+      }
+      let url = f.root.appendingPathComponent("mutated/\(name)")
+      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try Data(bytes).write(to: url)
+      return url
+    }
+    let anImage = try FileManager.default.contentsOfDirectory(at: f.images, includingPropertiesForKeys: nil).sorted { $0.path < $1.path }[0]
+    let pth = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/official_pth/detr/checkpoint.pth")
+    var cases = 0
+    for round in 0..<4 {
+      let annotations = try mutated(f.val, into: "val-\(round).json")
+      try Self.check(["data", "inspect", "--annotations", annotations.path, "--images", f.images.path], inputs: f.inputs + [annotations])
+      try Self.check(["evaluate", "--annotations", f.val.path, "--detections", annotations.path], inputs: f.inputs + [annotations])
+      let image = try mutated(anImage, into: "image-\(round).jpg")
+      try Self.check(["predict", "--weights", f.weights.path, image.path, "--size", "64", "--max-size", "64"], inputs: f.inputs + [image])
+      let checkpoint = f.root.appendingPathComponent("mutated/checkpoint-\(round)")
+      try? FileManager.default.removeItem(at: checkpoint)
+      try FileManager.default.copyItem(at: f.weights, to: checkpoint)
+      let part = round % 2 == 0 ? "config.json" : "model.safetensors"
+      let broken = try mutated(checkpoint.appendingPathComponent(part), into: "part-\(round)")
+      try FileManager.default.removeItem(at: checkpoint.appendingPathComponent(part))
+      try FileManager.default.copyItem(at: broken, to: checkpoint.appendingPathComponent(part))
+      try Self.check(["predict", "--weights", checkpoint.path, anImage.path, "--size", "64", "--max-size", "64"], inputs: f.inputs)
+      let file = try mutated(pth, into: "checkpoint-\(round).pth")
+      try Self.check(
+        ["convert", file.path, "--family", "detr", "--output", f.root.appendingPathComponent("converted-\(round)").path], inputs: f.inputs + [file])
+      cases += 5
+    }
+    #expect(cases == 20)
+  }
+}
+
+extension FuzzTests {
+  /// The smallest image `benchmark` accepts (32 px) has fewer tokens than the two-stage families have
+  /// queries: their proposals repeat the ranking instead of failing in top-k.
+  @Test(arguments: [["deformable-detr", "--set", "two_stage=true", "--set", "box_refinement=true"], ["dino"], ["focus-detr"]])
+  func twoStageFamiliesRunOnTheSmallestImages(model: [String]) throws {
+    let result = try ConvertCommandTests.detr(["benchmark", "--model"] + model + ["--preset", "small", "--image-size", "32", "--iterations", "1"])
+    #expect(result.status == 0 && result.output.contains("images/s"), "\(result.output.suffix(600))")
+  }
+
+  @Test func aShortRankingRepeats() {
+    let scores = Tensor([0.1, 0.9, 0.5, 0.3, 0.2, 0.8] as [Float], shape: [2, 3])
+    #expect(scores.topIndicesRepeatingRanking(2).asArray(Int.self) == [1, 2, 2, 0])
+    #expect(scores.topIndicesRepeatingRanking(5).asArray(Int.self) == [1, 2, 0, 1, 2, 2, 0, 1, 2, 0])
+  }
+}
