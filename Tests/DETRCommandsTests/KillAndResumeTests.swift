@@ -22,6 +22,20 @@ import Training
     return url
   }
 
+  /// Waits (at most two minutes) until the run in `folder` has a last checkpoint at `step` or later.
+  static func waitForCheckpoint(in folder: URL, atStep step: Int) {
+    let state = folder.appendingPathComponent("last/trainer.json")
+    let deadline = Date().addingTimeInterval(120)
+    while Date() < deadline {
+      if let data = try? Data(contentsOf: state), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        (object["step"] as? Int ?? 0) >= step
+      {
+        return
+      }
+      usleep(20_000)
+    }
+  }
+
   static func train(_ arguments: [String]) throws -> Process {
     let process = Process()
     process.executableURL = detr
@@ -56,16 +70,7 @@ import Training
     let interruptedFolder = root.appendingPathComponent("interrupted")
     let interrupted = try Self.train(common + ["--output", interruptedFolder.path])
     // Kill it once it has written a few checkpoints, at whatever moment that is.
-    let trainerState = interruptedFolder.appendingPathComponent("last/trainer.json")
-    let deadline = Date().addingTimeInterval(120)
-    while Date() < deadline {
-      if let data = try? Data(contentsOf: trainerState), let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-        (state["step"] as? Int ?? 0) >= 6
-      {
-        break
-      }
-      usleep(20_000)
-    }
+    Self.waitForCheckpoint(in: interruptedFolder, atStep: 6)
     usleep(150_000)
     kill(interrupted.processIdentifier, SIGKILL)
     interrupted.waitUntilExit()
@@ -153,16 +158,7 @@ extension KillAndResumeTests {
     let common = try Self.prepareRun(in: root, epochs: 1, checkpointEvery: 2, seed: 5, extra: ["--ema-decay", "0.9"])
     let folder = root.appendingPathComponent("interrupted")
     let run = try Self.train(common + ["--output", folder.path])
-    let state = folder.appendingPathComponent("last/trainer.json")
-    let deadline = Date().addingTimeInterval(120)
-    while Date() < deadline {
-      if let data = try? Data(contentsOf: state), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-        (object["step"] as? Int ?? 0) >= 4
-      {
-        break
-      }
-      usleep(20_000)
-    }
+    Self.waitForCheckpoint(in: folder, atStep: 4)
     kill(run.processIdentifier, SIGKILL)
     run.waitUntilExit()
     #expect(run.terminationReason == .uncaughtSignal)
