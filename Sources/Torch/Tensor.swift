@@ -75,12 +75,45 @@ extension Tensor: CustomStringConvertible {
 
 // MARK: - Calling the shim
 
-/// Stops the program for a failed op, naming the op, its inputs and libtorch's message.
+/// A libtorch op that failed: the op, its inputs' shapes and types, and libtorch's message (no C++
+/// frames). `isOutOfMemory` when an allocation was refused; the message then holds the bytes asked for.
+public struct OpFailure: Sendable, CustomStringConvertible {
+  public let op: String
+  public let inputs: String
+  public let message: String
+
+  public var isOutOfMemory: Bool {
+    message.contains("not enough memory") || message.contains("can't allocate memory") || message.contains("out of memory")
+  }
+
+  /// The bytes the failed allocation asked for, when libtorch's message says.
+  public var requestedBytes: Int? {
+    guard let range = message.range(of: #"allocate \d+ bytes"#, options: .regularExpression) else { return nil }
+    return Int(message[range].split(separator: " ")[1])
+  }
+
+  public var description: String {
+    if isOutOfMemory {
+      let size = requestedBytes.map { String(format: " (%.1f MiB asked for)", Double($0) / 1_048_576) } ?? ""
+      return "out of memory in Torch.\(op) for inputs [\(inputs)]\(size); lower the batch size or the image size"
+    }
+    return "Torch.\(op) failed for inputs [\(inputs)]: \(message)"
+  }
+}
+
+extension Torch {
+  /// What happens when a libtorch op fails, which in this package means a bug or a resource running out:
+  /// by default the process stops with the failure (a trap, with a backtrace for debugging). A command-line
+  /// tool sets a handler that reports the failure in one line and exits.
+  nonisolated(unsafe) public static var opFailureHandler: (OpFailure) -> Never = { fatalError("\($0)") }
+}
+
+/// Stops the program for a failed op through `Torch.opFailureHandler`, naming the op, its inputs and libtorch's message.
 @usableFromInline
 func opFailed(_ op: StaticString, _ inputs: [Tensor]) -> Never {
-  let message = String(cString: ctorch_last_error())
+  let message = String(cString: ctorch_last_error()).split(separator: "\n").first.map(String.init) ?? ""
   let shapes = inputs.map { "\($0.shape) \($0.dtype)" }.joined(separator: ", ")
-  fatalError("Torch.\(op) failed for inputs [\(shapes)]: \(message)")
+  Torch.opFailureHandler(OpFailure(op: "\(op)", inputs: shapes, message: message))
 }
 
 @inline(__always)

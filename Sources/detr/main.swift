@@ -6,6 +6,12 @@ import Torch
 // The tool runs one model at a time: keep freed tensor memory for reuse rather than faulting it in anew.
 Torch.keepFreedMemory(true)
 
+// A failed libtorch op (a resource running out, or a bug) is reported in one line too, not as a trap.
+Torch.opFailureHandler = { failure in
+  FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
+  exit(1)
+}
+
 // Errors are one message on stderr, without the usage text (`--help` shows that): exit 64 for bad
 // usage (a flag or its value), 1 for a failure at run time.
 do {

@@ -176,3 +176,16 @@ extension FuzzTests {
     #expect(scores.topIndicesRepeatingRanking(5).asArray(Int.self) == [1, 2, 0, 1, 2, 2, 0, 1, 2, 0])
   }
 }
+
+extension FuzzTests {
+  /// An allocation libtorch refuses (a 64-image batch of 20000-pixel images: 307 GB) is one error line
+  /// with the size asked for and exit 1, not a trap.
+  @Test func outOfMemoryIsReportedWithTheSizeAskedFor() throws {
+    let result = try ConvertCommandTests.detr([
+      "benchmark", "--model", "detr", "--preset", "small", "--image-size", "20000", "--batch-size", "64", "--iterations", "1",
+    ])
+    #expect(result.status == 1, "\(result.output.suffix(400))")
+    #expect(result.output.contains("error: out of memory in Torch.") && result.output.contains("MiB asked for"), "\(result.output.suffix(400))")
+    #expect(!result.output.contains("Program crashed") && !result.output.contains("Fatal error"))
+  }
+}
