@@ -108,7 +108,7 @@ public struct DetectionDataset: Sendable {
       report.count(.unknownImage) + report.count(.unknownCategory) + report.count(.malformedBox) + report.count(.boxOutsideImage)
     if invalid > 0 && !policy.skipInvalidAnnotations {
       throw fail(
-        "has \(invalid) unusable annotations:\n\(report.summary)\nFix the file, or pass the option that skips invalid annotations.")
+        "has \(invalid) unusable annotations:\n\(report.summary)\nFix the file, or pass --skip-invalid-annotations to leave them out.")
     }
     if policy.checkImageFiles {
       let missing = samples.filter { !FileManager.default.isReadableFile(atPath: $0.url.path) }
@@ -116,7 +116,7 @@ public struct DetectionDataset: Sendable {
       if !missing.isEmpty {
         guard policy.skipMissingImages else {
           throw fail(
-            "names \(missing.count) image files that do not exist under \(imageDirectory.path):\n\(report.summary)\nCheck the image folder, or pass the option that skips missing images."
+            "names \(missing.count) image files that do not exist under \(imageDirectory.path):\n\(report.summary)\nCheck the image folder, or pass --skip-missing-images to leave them out."
           )
         }
         let missingIds = Set(missing.map(\.imageId))

@@ -95,6 +95,12 @@ struct TrainCommand: ParsableCommand {
       valueName: "DIR"))
   var initFrom: String?
 
+  @Flag(name: .customLong("skip-invalid-annotations"), help: "Leave out annotations that cannot be used (unknown ids, malformed boxes) instead of stopping.")
+  var skipInvalidAnnotations = false
+
+  @Flag(name: .customLong("skip-missing-images"), help: "Leave out images whose files are missing instead of stopping.")
+  var skipMissingImages = false
+
   @Flag(help: "Train on images without annotations too (left out by default, as detectron2 and MMDetection do; evaluation always counts them).")
   var keepEmpty = false
 
@@ -152,6 +158,15 @@ struct TrainCommand: ParsableCommand {
     if !resume && Trainer.hasCheckpoint(in: URL(fileURLWithPath: output)) {
       throw ValidationError("--output \(output) already holds a run; pass --resume to continue it, or choose another --output")
     }
+    // A new run goes into a new or empty folder (or one a run began before its first checkpoint), never among other files.
+    let runFiles: Set<String> = ["config.json", "metrics.jsonl", "metrics.csv", "run.lock", "chart.png", "chart.svg", "last", "best", "ema"]
+    let foreign = ((try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []).filter {
+      !runFiles.contains($0) && !$0.hasPrefix("events.out.tfevents.") && !$0.hasPrefix(".last.") && !$0.hasPrefix(".best.") && !$0.hasPrefix(".ema.")
+    }
+    if !resume && !foreign.isEmpty {
+      throw ValidationError(
+        "--output \(output) holds files that are not a run's (\(foreign.sorted().prefix(3).joined(separator: ", "))); train into a new or empty folder")
+    }
     // One process per run folder, for as long as it trains.
     let lock = try RunLock(folder: URL(fileURLWithPath: output))
     defer { withExtendedLifetime(lock) {} }
@@ -165,7 +180,7 @@ struct TrainCommand: ParsableCommand {
   /// Builds the data, the detector and the trainer, resumes when asked, and trains.
   private func train(recordingChanges changes: [[String: Any]]) throws {
     let (imageFolder, trainFile, validationFile, scale) = try dataset()
-    let policy = DetectionDataset.Policy()
+    let policy = DetectionDataset.Policy(skipInvalidAnnotations: skipInvalidAnnotations, skipMissingImages: skipMissingImages)
     var trainPolicy = policy
     trainPolicy.dropImagesWithoutAnnotations = !keepEmpty
     let train = try DetectionDataset(annotationsFile: trainFile, imageDirectory: imageFolder, policy: trainPolicy)

@@ -230,14 +230,30 @@ public enum DetectorFactory {
   }
 
   public static func make(kind: ModelKind, configJSON: Data) throws -> any Detector {
+    do {
+      return try makeUnchecked(kind: kind, configJSON: configJSON)
+    } catch let error as DecodingError {
+      throw ConfigError(decoding: error, family: kind)
+    }
+  }
+
+  static func makeUnchecked(kind: ModelKind, configJSON: Data) throws -> any Detector {
     let decoder = JSONDecoder()
     // The parts every family shares, checked before anything is built.
     if let object = try? JSONSerialization.jsonObject(with: configJSON) as? [String: Any] {
-      if let part = object["transformer"] {
-        try decoder.decode(TransformerSettings.self, from: JSONSerialization.data(withJSONObject: part)).validate()
+      do {
+        if let part = object["transformer"] {
+          try decoder.decode(TransformerSettings.self, from: JSONSerialization.data(withJSONObject: part)).validate()
+        }
+      } catch let error as DecodingError {
+        throw ConfigError(decoding: error, family: kind, prefix: "transformer")
       }
-      if let part = object["backbone"] {
-        try decoder.decode(BackboneConfig.self, from: JSONSerialization.data(withJSONObject: part)).validate()
+      do {
+        if let part = object["backbone"] {
+          try decoder.decode(BackboneConfig.self, from: JSONSerialization.data(withJSONObject: part)).validate()
+        }
+      } catch let error as DecodingError {
+        throw ConfigError(decoding: error, family: kind, prefix: "backbone")
       }
       if let count = object["class_count"] as? Int, !(1...100_000).contains(count) {
         throw ConfigError("class_count must be between 1 and 100000, got \(count)")

@@ -221,7 +221,7 @@ public struct StateDictReport: Sendable, Equatable {
 public struct StateDictError: Error, CustomStringConvertible, Sendable {
   public let report: StateDictReport
   public var description: String {
-    "the state dict does not match the module:\n\(report.summary)\nUse a checkpoint of the same architecture, or load non-strictly to fine-tune."
+    "the state dict does not match the module:\n\(report.summaryNaming(atMost: 8))\nUse a checkpoint of the same architecture, or load non-strictly to fine-tune."
   }
 }
 

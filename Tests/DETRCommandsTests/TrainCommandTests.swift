@@ -156,3 +156,34 @@ import TorchTestSupport
     #expect(text.contains(expected), "\(assignment): \(text)")
   }
 }
+
+extension TrainCommandTests {
+  @Test func configFilesAndFoldersGiveMessagesAUserCanActOn() throws {
+    let root = Self.scratch()
+    defer { try? FileManager.default.removeItem(at: root) }
+    let annotations = Self.annotations(in: root)
+    let config = root.appendingPathComponent("bad.json")
+    try #"{"backbone": {"blocks_per_stage": [1,1,1,1], "stem_channels": 8, "stage_channels": [8,16,32,64], "bottleneck": false}, "transformer": {"hidden_dim": 32, "heads": 4, "encoder_layers": 1, "decoder_layers": 1, "feed_forward_dim": 32, "dropout": 0, "queries": "ten"}}"#
+      .write(to: config, atomically: true, encoding: .utf8)
+    let decoding = message([
+      "train", "--model", "detr", "--config", config.path, "--data", root.path, "--train-annotations", annotations.path, "--output",
+      root.appendingPathComponent("run").path,
+    ])
+    #expect(decoding.contains("is not a valid detr config: transformer.queries is not a number"), "\(decoding)")
+    #expect(!decoding.contains("DecodingError") && !decoding.contains("codingPath"), "no Swift error dump: \(decoding)")
+
+    let occupied = root.appendingPathComponent("occupied")
+    try FileManager.default.createDirectory(at: occupied, withIntermediateDirectories: true)
+    try Data("mine".utf8).write(to: occupied.appendingPathComponent("config.json.bak"))
+    let mixed = message(["train", "--data", root.path, "--train-annotations", annotations.path, "--output", occupied.path])
+    #expect(mixed.contains("holds files that are not a run's (config.json.bak)"), "\(mixed)")
+
+    // The loader's advice names flags that exist.
+    let badAnnotations = root.appendingPathComponent("unknown.json")
+    try #"{"images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 64}], "annotations": [{"id": 1, "image_id": 9, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25, "iscrowd": 0}], "categories": [{"id": 1, "name": "thing"}]}"#
+      .write(to: badAnnotations, atomically: true, encoding: .utf8)
+    let advice = message(["train", "--data", root.path, "--train-annotations", badAnnotations.path, "--output", root.appendingPathComponent("r2").path])
+    #expect(advice.contains("--skip-invalid-annotations"), "\(advice)")
+    #expect(try DETRCommand.parseAsRoot(["train", "--skip-invalid-annotations", "--skip-missing-images"]) is TrainCommand)
+  }
+}
