@@ -71,7 +71,7 @@ struct PredictCommand: ParsableCommand {
         _ = try Image(contentsOf: file)
         images.append((file, id))
       } catch {
-        guard skipBadImages else { throw ValidationError("\(error)\nFix or remove the image, or pass --skip-bad-images to leave such images out") }
+        guard skipBadImages else { throw CommandFailure("\(error); fix or remove the image, or pass --skip-bad-images to leave such images out") }
         bad.append("\(error)")
       }
     }

@@ -189,7 +189,7 @@ struct TrainCommand: ParsableCommand {
       print("left out \(train.droppedImagesWithoutAnnotations) training images without annotations (--keep-empty trains on them too)")
     }
     guard !train.samples.isEmpty else {
-      throw ValidationError("--train-annotations \(trainFile.path) has no images with annotations to train on")
+      throw CommandFailure("--train-annotations \(trainFile.path) has no images with annotations to train on")
     }
     var recipe = TrainingRecipe.reference(for: model)
     recipe.batchSize = batchSize

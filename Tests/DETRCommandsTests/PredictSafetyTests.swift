@@ -86,3 +86,33 @@ import TorchTestSupport
     #expect(Set(results.map { $0["image_id"] as! Int }) == [1, 3], "the other images' results are kept")
   }
 }
+
+extension PredictSafetyTests {
+  /// Images of extreme shapes (3000x2, 1x1) are resized and detected, not a crash.
+  @Test func extremeAspectRatiosAndTinyImagesWork() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("predict-shapes-\(UUID())")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    for (name, width, height) in [("000001.png", 3000, 2), ("000002.png", 1, 1), ("000003.png", 2, 2500)] {
+      try COCO.Image(width: width, height: height, color: COCO.RGB(10, 200, 90)).write(to: folder.appendingPathComponent(name))
+    }
+    let json = folder.appendingPathComponent("out/results.json")
+    try FileManager.default.createDirectory(at: json.deletingLastPathComponent(), withIntermediateDirectories: true)
+    #expect(predict([folder.path, "--json", json.path]) == nil)
+    let results = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [[String: Any]]
+    #expect(Set(results.map { $0["image_id"] as! Int }) == [1, 2, 3], "every image has its detections")
+  }
+}
+
+extension PredictSafetyTests {
+  /// Bad usage exits 64, a failure at run time 1, each with one error line and no usage text.
+  @Test func exitCodesTellUsageFromRunTimeFailures() throws {
+    let folder = try Self.folderWithImages(["000001.jpg"])
+    defer { try? FileManager.default.removeItem(at: folder) }
+    try Data("not an image".utf8).write(to: folder.appendingPathComponent("000002.jpg"))
+    let usage = try ConvertCommandTests.detr(["predict", "--weights", Self.weights.path, folder.path, "--threshold", "7"])
+    #expect(usage.status == 64 && usage.output.hasPrefix("error: --threshold") && !usage.output.contains("Usage:"), "\(usage.output)")
+    let runtime = try ConvertCommandTests.detr(["predict", "--weights", Self.weights.path, folder.path])
+    #expect(runtime.status == 1 && runtime.output.contains("000002.jpg") && runtime.output.split(separator: "\n").count == 1, "\(runtime.output)")
+  }
+}

@@ -187,3 +187,16 @@ extension TrainCommandTests {
     #expect(try DETRCommand.parseAsRoot(["train", "--skip-invalid-annotations", "--skip-missing-images"]) is TrainCommand)
   }
 }
+
+extension TrainCommandTests {
+  /// A training file with no images (or none with annotations) stops before any training.
+  @Test func aTrainingFileWithNothingToTrainOnIsRefused() throws {
+    let root = Self.scratch()
+    defer { try? FileManager.default.removeItem(at: root) }
+    let empty = root.appendingPathComponent("empty.json")
+    try #"{"images": [], "annotations": [], "categories": [{"id": 1, "name": "thing"}]}"#.write(to: empty, atomically: true, encoding: .utf8)
+    let text = message(["train", "--data", root.path, "--train-annotations", empty.path, "--output", root.appendingPathComponent("run").path])
+    #expect(text.contains("\(empty.path) has no images with annotations to train on"), "\(text)")
+    #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("run/last").path), "no untrained checkpoint is written")
+  }
+}
