@@ -254,3 +254,17 @@ extension KillAndResumeTests {
     #expect((config["settings"] as? [String: Any])?["batch_size"] as? Int == 2)
   }
 }
+
+extension KillAndResumeTests {
+  /// `detr demo` run again continues its run only with the same settings; other data is an error
+  /// naming both values, not a silent continuation on new data.
+  @Test func demoRerunWithOtherSettingsIsRefused() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("demo-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let run = root.appendingPathComponent("demo").path
+    let first = try ConvertCommandTests.detr(["demo", "--output", run, "--images", "16", "--size", "64", "--epochs", "1", "--show", "1"])
+    #expect(first.status == 0, "\(first.output.suffix(800))")
+    let other = try ConvertCommandTests.detr(["demo", "--output", run, "--images", "24", "--size", "64", "--epochs", "1", "--show", "1"])
+    #expect(other.status != 0 && other.output.contains("--synthetic-images 24 differs from the run's 16"), "\(other.output.suffix(800))")
+  }
+}
