@@ -270,11 +270,11 @@ public enum DetectorFactory {
       return ConditionalDETRModel(config: config)
     case .deformableDETR:
       let config = try decoder.decode(DeformableDETRConfig.self, from: configJSON)
-      try config.transformer.validateWidths()
+      try config.validate()
       return DeformableDETRModel(config: config)
     case .dino:
       let config = try decoder.decode(DINOConfig.self, from: configJSON)
-      try config.transformer.validateWidths()
+      try config.validate()
       return DINOModel(config: config)
     case .focusDETR: return try FocusDETRModel(config: try decoder.decode(FocusDETRConfig.self, from: configJSON))
     case .smcaDETR:

@@ -53,6 +53,7 @@ public struct FocusDETRConfig: Codable, Sendable, Equatable {
 
   /// Checks what a preset or a config file could get wrong.
   public func validate() throws {
+    try dino.validate()
     guard cascade.count == dino.transformer.encoderLayers else {
       throw ConfigError("cascade has \(cascade.count) entries for \(dino.transformer.encoderLayers) encoder layers; give one per layer")
     }
