@@ -35,7 +35,8 @@ struct ModelChoice {
     do {
       return try DetectorFactory.make(kind: kind, configJSON: json)
     } catch {
-      throw ValidationError("--config \(configFile ?? preset) is not a valid \(kind.rawValue) config: \(error)")
+      let source = configFile.map { "--config \($0)" } ?? "--preset \(preset)" + (overrides.isEmpty ? "" : " with --set \(overrides.joined(separator: " "))")
+      throw ValidationError("\(source) is not a valid \(kind.rawValue) config: \(error)")
     }
   }
 }
