@@ -261,13 +261,9 @@ public enum DetectorFactory {
     }
     switch kind {
     case .detr:
-      let config = try decoder.decode(DETRConfig.self, from: configJSON)
-      try config.transformer.validateWidths()
-      return DETRModel(config: config)
+      return DETRModel(config: try decoder.decode(DETRConfig.self, from: configJSON))
     case .conditionalDETR:
-      let config = try decoder.decode(ConditionalDETRConfig.self, from: configJSON)
-      try config.transformer.validateWidths()
-      return ConditionalDETRModel(config: config)
+      return ConditionalDETRModel(config: try decoder.decode(ConditionalDETRConfig.self, from: configJSON))
     case .deformableDETR:
       let config = try decoder.decode(DeformableDETRConfig.self, from: configJSON)
       try config.validate()

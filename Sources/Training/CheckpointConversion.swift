@@ -182,7 +182,9 @@ public enum CheckpointConversion {
   static func renamedToOurs(_ tensors: [String: Tensor], family: ModelKind, layout: String, path: String) throws -> [String: Tensor] {
     switch layout {
     case "detrex": return try DINOModel.stateDict(fromDetrex: tensors, source: path)
-    case "torchvision": return RetinaNetModel.torchvisionKeys.rename(tensors)
+    case "torchvision":
+      // torchvision's RetinaNet keys (current or legacy names), renamed by rules kept as data.
+      return RetinaNetModel.torchvisionKeys.rename(tensors.filter { !$0.key.hasSuffix("num_batches_tracked") })
     default: return tensors
     }
   }

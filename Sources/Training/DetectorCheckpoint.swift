@@ -106,13 +106,12 @@ public enum DetectorCheckpoint {
       throw CheckpointError(path: path, problem: "has neither a 'config' nor a 'preset' field")
     }
     var weights = try SafeTensors.load(contentsOf: folder.appendingPathComponent("model.safetensors")).tensors
+    // Folders written by the former Python converter keep an official layout, renamed here as `detr convert` renames it.
     switch object["layout"] as? String {
     case nil: break
-    case "detrex" where manifest.model == .dino || manifest.model == .focusDETR:
-      weights = try DINOModel.stateDict(fromDetrex: weights, source: folder.appendingPathComponent("model.safetensors").path)
-    case "torchvision" where manifest.model == .retinaNet:
-      // torchvision's RetinaNet keys (current or legacy names), renamed by rules kept as data.
-      weights = RetinaNetModel.torchvisionKeys.rename(weights.filter { !$0.key.hasSuffix("num_batches_tracked") })
+    case let layout? where (layout == "detrex" && [.dino, .focusDETR].contains(manifest.model)) || (layout == "torchvision" && manifest.model == .retinaNet):
+      weights = try CheckpointConversion.renamedToOurs(
+        weights, family: manifest.model, layout: layout, path: folder.appendingPathComponent("model.safetensors").path)
     case let layout:
       throw CheckpointError(path: path, problem: "has 'layout' \(layout ?? "") that swift-detr cannot read for \(manifest.model.rawValue)")
     }
