@@ -33,6 +33,7 @@ install_debian_packages() {
   dpkg -s libjpeg62-turbo-dev >/dev/null 2>&1 || dpkg -s libjpeg-turbo8-dev >/dev/null 2>&1 || missing+=(libjpeg-dev)
   dpkg -s libpng-dev >/dev/null 2>&1 || missing+=(libpng-dev)
   dpkg -s libcairo2-dev >/dev/null 2>&1 || missing+=(libcairo2-dev)
+  dpkg -s libgloo-dev >/dev/null 2>&1 || missing+=(libgloo-dev)
   dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && need apt-get; then

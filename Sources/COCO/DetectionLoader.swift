@@ -4,8 +4,30 @@ import Foundation
 ///
 /// The order of an epoch is a permutation drawn from (seed, epoch); each sample's augmentation draws
 /// from (seed, epoch, sample index). So batches are the same whatever the thread timing, and an epoch
-/// can resume at any batch (`batches(epoch:startingAt:)`) exactly as if it had not stopped.
+/// can resume at any sample (`batches(epoch:fromSample:)`) exactly as if it had not stopped.
+///
+/// In data-parallel training each process reads one shard: the rest of the epoch's order is dealt to
+/// the shards in turn (PyTorch's DistributedSampler), so the same seed gives the same global order
+/// whatever the number of processes, and a run resumes at a global sample position with any number.
 public final class DetectionLoader: Sendable {
+  /// Which part of each epoch a process reads: the samples at positions `index`, `index + count`, ...
+  /// of the order. With `equalLength` every shard gets as many samples, the last round completed
+  /// from the start of the order (for training, where every process takes the same number of steps);
+  /// without, the shards are disjoint and together hold each sample once (for evaluation).
+  public struct Shard: Sendable, Equatable {
+    public var index: Int
+    public var count: Int
+    public var equalLength: Bool
+    public init(index: Int, count: Int, equalLength: Bool) {
+      precondition(count > 0 && (0..<count).contains(index), "shard \(index) of \(count)")
+      self.index = index
+      self.count = count
+      self.equalLength = equalLength
+    }
+    /// The whole dataset in one process.
+    public static let whole = Shard(index: 0, count: 1, equalLength: true)
+  }
+
   public let dataset: DetectionDataset
   public let transform: DETRTransform
   public let batchSize: Int
@@ -17,10 +39,13 @@ public final class DetectionLoader: Sendable {
   public let padToMultipleOf: Int?
   /// Leave out images that cannot be decoded (reported per batch) instead of failing.
   public let skipUnreadableImages: Bool
+  /// The part of each epoch this loader reads.
+  public let shard: Shard
 
   public init(
     dataset: DetectionDataset, transform: DETRTransform, batchSize: Int, shuffle: Bool, seed: UInt64, dropLast: Bool = false,
-    workerCount: Int = 2, prefetchBatches: Int = 4, padToMultipleOf: Int? = nil, skipUnreadableImages: Bool = false
+    workerCount: Int = 2, prefetchBatches: Int = 4, padToMultipleOf: Int? = nil, skipUnreadableImages: Bool = false,
+    shard: Shard = .whole
   ) {
     precondition(batchSize > 0 && workerCount > 0 && prefetchBatches > 0, "loader sizes must be positive")
     self.dataset = dataset
@@ -33,10 +58,42 @@ public final class DetectionLoader: Sendable {
     self.prefetchBatches = prefetchBatches
     self.padToMultipleOf = padToMultipleOf
     self.skipUnreadableImages = skipUnreadableImages
+    self.shard = shard
   }
 
-  public var batchesPerEpoch: Int {
-    dropLast ? dataset.samples.count / batchSize : (dataset.samples.count + batchSize - 1) / batchSize
+  /// The same loader reading another shard.
+  public func sharded(_ shard: Shard) -> DetectionLoader {
+    DetectionLoader(
+      dataset: dataset, transform: transform, batchSize: batchSize, shuffle: shuffle, seed: seed, dropLast: dropLast,
+      workerCount: workerCount, prefetchBatches: prefetchBatches, padToMultipleOf: padToMultipleOf,
+      skipUnreadableImages: skipUnreadableImages, shard: shard)
+  }
+
+  /// Global samples one step of all shards together takes (`batchSize` × shards).
+  public var samplesPerStep: Int { batchSize * shard.count }
+
+  /// This shard's batches in a whole epoch.
+  public var batchesPerEpoch: Int { batchCount(fromSample: 0) }
+
+  /// This shard's batches in the rest of an epoch from global sample position `start`.
+  public func batchCount(fromSample start: Int) -> Int {
+    let samples = shardSampleCount(remaining: Swift.max(0, dataset.samples.count - start))
+    return dropLast ? samples / batchSize : (samples + batchSize - 1) / batchSize
+  }
+
+  private func shardSampleCount(remaining: Int) -> Int {
+    let perShard = (remaining + shard.count - 1) / shard.count
+    if shard.equalLength || remaining == 0 { return perShard }
+    return (remaining - shard.index + shard.count - 1) / shard.count
+  }
+
+  /// This shard's samples of `epoch` from global position `start` on, in order: every `shard.count`-th
+  /// of the rest of the epoch's order, from `shard.index` (completed from the rest's start when equal lengths are asked).
+  public func shardOrder(epoch: Int, fromSample start: Int) -> [Int] {
+    let rest = Array(order(epoch: epoch).dropFirst(start))
+    guard shard.count > 1 else { return rest }
+    let count = shardSampleCount(remaining: rest.count)
+    return (0..<count).map { rest[(shard.index + $0 * shard.count) % rest.count] }
   }
 
   /// Sample indices of an epoch, in order (a Fisher-Yates shuffle from (seed, epoch) when shuffling).
@@ -63,9 +120,10 @@ public final class DetectionLoader: Sendable {
       to: image, imageId: sample.imageId, boxes: boxes, labels: sample.labels, isCrowd: sample.isCrowd, random: &random)
   }
 
-  /// The batches of `epoch` from batch `start` on, produced in the background.
-  public func batches(epoch: Int, startingAt start: Int = 0) -> BatchStream {
-    BatchStream(loader: self, epoch: epoch, order: order(epoch: epoch), start: start)
+  /// This shard's batches of `epoch` from global sample position `start` on, produced in the background.
+  /// Batch indices count from that position.
+  public func batches(epoch: Int, fromSample start: Int = 0) -> BatchStream {
+    BatchStream(loader: self, epoch: epoch, order: shardOrder(epoch: epoch, fromSample: start), batches: batchCount(fromSample: start))
   }
 }
 
@@ -82,8 +140,8 @@ public struct LoadedBatch: @unchecked Sendable {
 public final class BatchStream: Sequence, IteratorProtocol, @unchecked Sendable {
   private let queue: BatchQueue
 
-  init(loader: DetectionLoader, epoch: Int, order: [Int], start: Int) {
-    queue = BatchQueue(loader: loader, epoch: epoch, order: order, start: start)
+  init(loader: DetectionLoader, epoch: Int, order: [Int], batches: Int) {
+    queue = BatchQueue(loader: loader, epoch: epoch, order: order, batches: batches)
     for _ in 0..<loader.workerCount {
       let thread = Thread { [queue] in queue.work() }
       thread.stackSize = 8 << 20
@@ -118,13 +176,13 @@ private final class BatchQueue: @unchecked Sendable {
   private var nextToReturn: Int
   private var cancelled = false
 
-  init(loader: DetectionLoader, epoch: Int, order: [Int], start: Int) {
+  init(loader: DetectionLoader, epoch: Int, order: [Int], batches: Int) {
     self.loader = loader
     self.epoch = epoch
     self.order = order
-    end = loader.batchesPerEpoch
-    nextToClaim = start
-    nextToReturn = start
+    end = batches
+    nextToClaim = 0
+    nextToReturn = 0
   }
 
   func cancel() {

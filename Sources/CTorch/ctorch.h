@@ -307,6 +307,34 @@ ctorch_status ctorch_inference_mode_enter(ctorch_guard *out);
 void ctorch_guard_free(ctorch_guard guard);
 bool ctorch_is_inference_mode(void);
 
+/* Distributed: process groups of libtorch's c10d (a TCP store for the rendezvous; Gloo for CPU tensors,
+ * NCCL for CUDA tensors). Collectives block until every rank joins, or fail with the lost peer's error. */
+typedef struct ctorch_process_group_opaque *ctorch_process_group;
+typedef struct ctorch_work_opaque *ctorch_work;
+enum { CTORCH_REDUCE_SUM = 0, CTORCH_REDUCE_MAX = 1, CTORCH_REDUCE_MIN = 2 };
+/* Whether this shim can create a group with the backend ("gloo", "nccl"). */
+bool ctorch_distributed_available(const char *backend);
+/* Joins a group of world_size ranks: rank 0 serves the TCP store on store_host:store_port, every rank
+ * connects to it and waits at most timeout_ms (also the limit of each collective). Gloo binds to the
+ * network interface interface_name when given, else to the address of local_host when given, else to
+ * the address of this machine's host name. */
+ctorch_status ctorch_process_group_create(const char *backend, const char *store_host, int32_t store_port, int32_t rank,
+                                          int32_t world_size, int64_t timeout_ms, const char *local_host,
+                                          const char *interface_name, ctorch_process_group *out);
+void ctorch_process_group_free(ctorch_process_group group);
+/* Reduces the tensors in place across ranks. With out NULL it waits; else it writes a work item to wait for. */
+ctorch_status ctorch_all_reduce(ctorch_process_group group, const ctorch_tensor *tensors, int64_t count, int32_t op, ctorch_work *out);
+ctorch_status ctorch_work_wait(ctorch_work work);
+void ctorch_work_free(ctorch_work work);
+/* Copies root's tensors into every rank's, in place. */
+ctorch_status ctorch_broadcast(ctorch_process_group group, const ctorch_tensor *tensors, int64_t count, int32_t root);
+/* Every rank's input (same shape and type on every rank), in rank order, through the sink. */
+ctorch_status ctorch_all_gather(ctorch_process_group group, ctorch_tensor input, ctorch_tensor_sink sink, void *context);
+ctorch_status ctorch_barrier(ctorch_process_group group);
+/* The group's store: a key set by any rank is seen by all (while rank 0, which serves it, lives). */
+ctorch_status ctorch_store_set(ctorch_process_group group, const char *key, const char *value);
+ctorch_status ctorch_store_has(ctorch_process_group group, const char *key, bool *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -118,7 +118,30 @@ struct TrainCommand: ParsableCommand {
       valueName: "FILE"))
   var backboneWeights: String?
 
+  @Option(
+    name: .customLong("nproc-per-node"),
+    help: ArgumentHelp(
+      "Train data-parallel in this many worker processes on this machine (as torchrun starts them); --batch-size is per worker. A worker started by torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set) needs no flag.",
+      valueName: "N"))
+  var nprocPerNode = 1
+
+  @Option(help: "The collectives' backend in a data-parallel run: gloo (CPU tensors) or nccl (CUDA tensors, with a CUDA libtorch). Default gloo.")
+  var backend: ProcessGroup.Backend = .gloo
+
+  @Option(
+    name: .customLong("distributed-timeout"),
+    help: ArgumentHelp("Seconds a worker waits for the others (at the start, at each collective) before giving up.", valueName: "S"))
+  var distributedTimeout = 1800
+
+  @Option(help: "Intra-op threads of each process (default: libtorch's choice; with --nproc-per-node, the cores shared out).")
+  var threads: Int?
+
   func validate() throws {
+    guard (1...1024).contains(nprocPerNode) else { throw ValidationError("--nproc-per-node must be between 1 and 1024, got \(nprocPerNode)") }
+    guard (1...86400).contains(distributedTimeout) else {
+      throw ValidationError("--distributed-timeout must be between 1 and 86400 seconds, got \(distributedTimeout)")
+    }
+    if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
     guard (1...4096).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 4096, got \(batchSize)") }
     if let learningRate, !(learningRate.isFinite && learningRate > 0 && learningRate <= 10) {
       throw ValidationError("--learning-rate must be a number in (0, 10], got \(learningRate)")
@@ -155,6 +178,27 @@ struct TrainCommand: ParsableCommand {
   }
 
   func run() throws {
+    if let threads { Torch.threadCount = threads }
+    let worker = try WorkerEnvironment.current()
+    if nprocPerNode > 1 && worker == nil {
+      try WorkerLauncher(count: nprocPerNode, arguments: WorkerLauncher.workerArguments(Array(CommandLine.arguments.dropFirst()))).run()
+      return
+    }
+    guard let worker, worker.worldSize > 1 else {
+      let lock = try prepareRunFolder()
+      defer { withExtendedLifetime(lock) {} }
+      // A resumed run takes the settings it was started with; a flag that contradicts them is an error.
+      let (effective, changes) = resume ? try resolvedForResume() : (self, [])
+      // Every random draw of the run (initialization, dropout, denoising noise) comes from a generator of
+      // its own, whose state the checkpoints keep: nothing else in the process can shift the sequence.
+      try Generator(seed: effective.seed).withCurrent { try effective.train(recordingChanges: changes) }
+      return
+    }
+    try runAsWorker(worker)
+  }
+
+  /// Checks that the run folder may be trained into, and locks it for this process.
+  func prepareRunFolder() throws -> RunLock {
     if !resume && Trainer.hasCheckpoint(in: URL(fileURLWithPath: output)) {
       throw ValidationError("--output \(output) already holds a run; pass --resume to continue it, or choose another --output")
     }
@@ -168,17 +212,14 @@ struct TrainCommand: ParsableCommand {
         "--output \(output) holds files that are not a run's (\(foreign.sorted().prefix(3).joined(separator: ", "))); train into a new or empty folder")
     }
     // One process per run folder, for as long as it trains.
-    let lock = try RunLock(folder: URL(fileURLWithPath: output))
-    defer { withExtendedLifetime(lock) {} }
-    // A resumed run takes the settings it was started with; a flag that contradicts them is an error.
-    let (effective, changes) = resume ? try resolvedForResume() : (self, [])
-    // Every random draw of the run (initialization, dropout, denoising noise) comes from a generator of
-    // its own, whose state the checkpoints keep: nothing else in the process can shift the sequence.
-    try Generator(seed: effective.seed).withCurrent { try effective.train(recordingChanges: changes) }
+    return try RunLock(folder: URL(fileURLWithPath: output))
   }
 
-  /// Builds the data, the detector and the trainer, resumes when asked, and trains.
-  private func train(recordingChanges changes: [[String: Any]]) throws {
+  /// Builds the data, the detector and the trainer, resumes when asked, and trains. In a data-parallel
+  /// run (`group`) this process reads its shard, and only rank 0 prints.
+  func train(recordingChanges changes: [[String: Any]], group: ProcessGroup? = nil) throws {
+    let isMain = (group?.rank ?? 0) == 0
+    func print(_ text: String) { if isMain { Swift.print(text) } }
     let (imageFolder, trainFile, validationFile, scale) = try dataset()
     let policy = DetectionDataset.Policy(skipInvalidAnnotations: skipInvalidAnnotations, skipMissingImages: skipMissingImages)
     var trainPolicy = policy
@@ -221,8 +262,10 @@ struct TrainCommand: ParsableCommand {
     let detector = try makeDetector(classCount: train.categories.count, fromScratch: fromScratch)
     if let initFrom { try initialize(detector, from: initFrom) }
     if let backboneWeights, !resume { try initializeBackbone(detector, from: backboneWeights) }
+    let shard = group.map { DetectionLoader.Shard(index: $0.rank, count: $0.worldSize, equalLength: true) } ?? .whole
     let trainLoader = DetectionLoader(
-      dataset: train, transform: .scaled(.training, by: scale, augmentation: augmentation), batchSize: batchSize, shuffle: true, seed: seed, dropLast: false)
+      dataset: train, transform: .scaled(.training, by: scale, augmentation: augmentation), batchSize: batchSize, shuffle: true, seed: seed, dropLast: false,
+      shard: shard)
     var validation: (loader: DetectionLoader, annotations: URL)?
     if let validationFile {
       let set = try DetectionDataset(annotationsFile: validationFile, imageDirectory: imageFolder, policy: policy)
@@ -233,7 +276,7 @@ struct TrainCommand: ParsableCommand {
     }
     let trainer = try Trainer(
       detector: detector, categories: train.categories, recipe: recipe, trainLoader: trainLoader, validation: validation,
-      output: URL(fileURLWithPath: output))
+      output: URL(fileURLWithPath: output), processGroup: group)
     trainer.maxIterations = maxIterations
     trainer.checkpointEvery = checkpointEvery
     trainer.logEvery = logEvery
@@ -242,7 +285,8 @@ struct TrainCommand: ParsableCommand {
       guard try trainer.resume() else { throw ValidationError("--resume: \(output) has no checkpoint to continue from") }
       print("resumed at epoch \(trainer.position.epoch + 1), step \(trainer.position.step)")
     }
-    try trainer.run()
+    try trainer.run(progress: isMain ? Trainer.printProgress : { _, _ in })
+    guard isMain else { return }
     let best = FileManager.default.fileExists(atPath: URL(fileURLWithPath: output).appendingPathComponent("best").path)
     Trainer.printProgress(
       "done: \(trainer.position.step) steps; checkpoints in \(output)/last\(best ? " and \(output)/best" : "")", kind: .report)

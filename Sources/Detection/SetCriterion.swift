@@ -83,16 +83,22 @@ public struct SetCriterion: Sendable {
     ]
   }
 
-  /// Total ground-truth boxes of a batch, at least 1: the references' loss normalizer.
-  public static func boxCount(_ targets: [MatchTarget]) -> Double {
-    Swift.max(1, Double(targets.reduce(0) { $0 + $1.labels.size(0) }))
+  /// Total ground-truth boxes of a batch, at least 1: the references' loss normalizer. In a
+  /// data-parallel run (`ProcessGroup.current`), the average over the ranks of their batches' boxes, as
+  /// DETR's criterion does, so that the averaged gradient is the one of the whole global batch.
+  public static func boxCount(_ targets: [MatchTarget]) throws -> Double {
+    var count = Double(targets.reduce(0) { $0 + $1.labels.size(0) })
+    if let group = ProcessGroup.current, group.worldSize > 1 {
+      count = try group.allReduce(count) / Double(group.worldSize)
+    }
+    return Swift.max(1, count)
   }
 
   /// The loss of the final predictions and of each auxiliary layer's (and two-stage proposals').
   public func callAsFunction(
     _ final: LayerPredictions, auxiliary: [LayerPredictions] = [], encoder: LayerPredictions? = nil, targets: [MatchTarget]
   ) throws -> SetLoss {
-    let boxCount = Self.boxCount(targets)
+    let boxCount = try Self.boxCount(targets)
     var named: [(String, LayerPredictions)] = [("", final)]
     named += auxiliary.enumerated().map { ("_\($0.offset)", $0.element) }
     if let encoder { named.append(("_enc", encoder)) }

@@ -15,10 +15,12 @@ public struct NonFiniteLossError: Error, CustomStringConvertible, Sendable {
   }
 }
 
-/// One optimization step's losses, by term name, and the total.
+/// One optimization step's losses, by term name, and the total (averaged over the ranks of a
+/// data-parallel run), and the images the step trained on (on all ranks).
 public struct StepLosses: Sendable {
   public var total: Double
   public var terms: [(name: String, value: Double)]
+  public var images: Int
 }
 
 /// The optimizer's parameter groups: each trainable parameter goes to the group of the rate and
@@ -50,8 +52,12 @@ func parameterGroups(of detector: any Detector, recipe: TrainingRecipe) -> [Para
 }
 
 /// Forward, loss, backward, clipping and the optimizer step for one batch. Throws before the
-/// optimizer step when a loss term is not finite, so the weights stay as they were.
-func trainingStep(detector: any Detector, optimizer: any Optimizer, batch: DetectionBatch, clipNorm: Double, step: Int) throws -> StepLosses {
+/// optimizer step when a loss term is not finite, so the weights stay as they were. In a data-parallel
+/// run the loss terms are averaged over the ranks before the check (so all stop together) and the
+/// gradients before clipping.
+func trainingStep(
+  detector: any Detector, optimizer: any Optimizer, batch: DetectionBatch, clipNorm: Double, step: Int, dataParallel: DataParallel? = nil
+) throws -> StepLosses {
   let loss: TrainingLosses
   do {
     loss = try detector.losses(for: batch.detectorBatch)
@@ -59,12 +65,22 @@ func trainingStep(detector: any Detector, optimizer: any Optimizer, batch: Detec
     // Non-finite predictions make the matching cost non-finite before any loss is computed.
     throw NonFiniteLossError(step: step, term: "matching cost (the predictions are not finite)", value: .nan)
   }
-  let terms = loss.terms.map { (name: $0.name, value: $0.value.item(Double.self)) }
+  var terms = loss.terms.map { (name: $0.name, value: $0.value.item(Double.self)) }
+  var total = loss.total.item(Double.self)
+  var images = batch.targets.count
+  if let dataParallel {
+    let sums = try dataParallel.sum(terms.map(\.value) + [total, Double(images)])
+    let ranks = Double(dataParallel.worldSize)
+    for index in terms.indices { terms[index].value = sums[index] / ranks }
+    total = sums[terms.count] / ranks
+    images = Int(sums[terms.count + 1])
+  }
   for term in terms where !term.value.isFinite {
     throw NonFiniteLossError(step: step, term: term.name, value: term.value)
   }
   optimizer.zeroGrad()
   loss.total.backward()
+  try dataParallel?.averager.average()
   if clipNorm > 0 {
     let norm = clipGradientNorm(optimizer.groups.flatMap { $0.parameters.map(\.tensor) }, maxNorm: clipNorm)
     if !norm.isFinite {
@@ -77,5 +93,5 @@ func trainingStep(detector: any Detector, optimizer: any Optimizer, batch: Detec
     }
   }
   optimizer.step()
-  return StepLosses(total: loss.total.item(Double.self), terms: terms)
+  return StepLosses(total: total, terms: terms, images: images)
 }

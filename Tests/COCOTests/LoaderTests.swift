@@ -104,7 +104,7 @@ import TorchTestSupport
     #expect(loader.order(epoch: 3) == loader.order(epoch: 3))
     let full = Array(loader.batches(epoch: 2)).compactMap(\.batch)
     #expect(full.count == loader.batchesPerEpoch)
-    let resumed = Array(loader.batches(epoch: 2, startingAt: 3)).compactMap(\.batch)
+    let resumed = Array(loader.batches(epoch: 2, fromSample: 3 * loader.batchSize)).compactMap(\.batch)
     #expect(resumed.count == full.count - 3)
     for (a, b) in zip(full.dropFirst(3), resumed) {
       #expect(a.targets == b.targets)
@@ -112,6 +112,32 @@ import TorchTestSupport
     }
     let sampleCount = full.reduce(0) { $0 + $1.targets.count }
     #expect(sampleCount == loader.dataset.samples.count)
+  }
+
+  /// DistributedSampler's semantics: each step of two shards of batch 2 reads the samples of one step of
+  /// batch 4 in one process, with the same augmentation; the last round is completed from the start.
+  @Test func shardsDealTheGlobalOrderInTurns() throws {
+    let whole = try loader(batchSize: 4)
+    let shards = (0..<2).map { whole.sharded(.init(index: $0, count: 2, equalLength: true)) }
+    let count = whole.dataset.samples.count
+    for start in [0, 6, count - 5] {
+      let global = Array(whole.order(epoch: 1).dropFirst(start))
+      let parts = shards.map { $0.shardOrder(epoch: 1, fromSample: start) }
+      #expect(parts[0].count == parts[1].count && parts[0].count == (global.count + 1) / 2)
+      #expect(Set(parts[0] + parts[1]) == Set(global), "from \(start): every remaining sample, in one of the shards")
+      for position in 0..<global.count { #expect(parts[position % 2][position / 2] == global[position]) }
+      #expect(shards[0].batchCount(fromSample: start) == (parts[0].count + 1) / 2)
+    }
+    // Unequal shards (evaluation) hold each sample exactly once.
+    let evaluation = (0..<3).map { whole.sharded(.init(index: $0, count: 3, equalLength: false)).shardOrder(epoch: 0, fromSample: 0) }
+    #expect(evaluation.flatMap { $0 }.sorted() == Array(0..<count))
+    // Two batches of the shards are the samples of the first two whole batches, transformed identically.
+    let wholeBatches = Array(whole.batches(epoch: 1).prefix(2)).compactMap(\.batch)
+    let shardBatches = shards.map { Array($0.batches(epoch: 1).prefix(2)).compactMap(\.batch) }
+    for step in 0..<2 {
+      let merged = (shardBatches[0][step].targets + shardBatches[1][step].targets).sorted { $0.imageId < $1.imageId }
+      #expect(merged == wholeBatches[step].targets.sorted { $0.imageId < $1.imageId })
+    }
   }
 
   @Test func droppingAStreamEarlyStopsItsWorkers() throws {

@@ -201,8 +201,9 @@ final class DINOComponents: @unchecked Sendable {
   func lossTerms(for output: DINOOutput, targets: [MatchTarget]) throws -> [TrainingLosses.Term] {
     let criterion = makeCriterion()
     let auxiliary = config.loss.auxiliaryLoss ? Array(output.layers.dropLast()) : []
-    var terms = try criterion(output.layers.last!, auxiliary: auxiliary, encoder: output.encoder, targets: targets).terms
-    let boxCount = SetCriterion.boxCount(targets)
+    let matched = try criterion(output.layers.last!, auxiliary: auxiliary, encoder: output.encoder, targets: targets)
+    var terms = matched.terms
+    let boxCount = matched.boxCount
     let denoisingLayers = config.loss.auxiliaryLoss ? output.layers.count : 1
     for index in 0..<denoisingLayers {
       let layer = output.layers.count - denoisingLayers + index
