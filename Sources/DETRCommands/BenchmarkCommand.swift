@@ -54,10 +54,19 @@ struct BenchmarkCommand: ParsableCommand {
   @Option(name: .customLong("json"), help: ArgumentHelp("Write the numbers here.", valueName: "OUT.json"))
   var jsonPath: String?
 
+  @Option(
+    name: .customLong("nproc-per-node"),
+    help: ArgumentHelp(
+      "With --train, time data-parallel steps in this many worker processes (Gloo; each with --batch-size images and the cores shared out): prints the global throughput and the gradient all-reduce's time per step.",
+      valueName: "N"))
+  var nprocPerNode = 1
+
   func validate() throws {
     guard imageSize >= 32 else { throw ValidationError("--image-size must be at least 32, got \(imageSize)") }
     if let imageWidth, imageWidth < 32 { throw ValidationError("--image-width must be at least 32, got \(imageWidth)") }
     if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
+    guard (1...1024).contains(nprocPerNode) else { throw ValidationError("--nproc-per-node must be between 1 and 1024, got \(nprocPerNode)") }
+    guard nprocPerNode == 1 || train else { throw ValidationError("--nproc-per-node times training steps: add --train") }
     guard batchSize > 0, iterations > 0 else { throw ValidationError("--batch-size and --iterations must be positive") }
     guard weights == nil || (config == nil && overrides.isEmpty) else {
       throw ValidationError("--weights brings its own architecture; leave out --config and --set")
@@ -69,6 +78,16 @@ struct BenchmarkCommand: ParsableCommand {
 
   func run() throws {
     if let threads { Torch.threadCount = threads }
+    let worker = try WorkerEnvironment.current()
+    if nprocPerNode > 1 && worker == nil {
+      try WorkerLauncher(count: nprocPerNode, arguments: WorkerLauncher.workerArguments(Array(CommandLine.arguments.dropFirst()))).run()
+      return
+    }
+    let group = try worker.flatMap { $0.worldSize > 1 ? try $0.join(backend: .gloo, timeout: .seconds(600)) : nil }
+    ProcessGroup.current = group
+    defer { ProcessGroup.current = nil }
+    let isMain = (group?.rank ?? 0) == 0
+    let worldSize = group?.worldSize ?? 1
     Torch.manualSeed(0)
     let detector =
       try weights.map { try DetectorCheckpoint.load(URL(fileURLWithPath: $0)).detector }
@@ -81,6 +100,11 @@ struct BenchmarkCommand: ParsableCommand {
       detector.train()
       if freezeBackbone { detector.backboneNetwork?.freeze() }
       let optimizer = AdamW(groups: [ParameterGroup(parameters: detector.trainableParameters(), learningRate: 1e-5, weightDecay: 1e-4)])
+      // Data-parallel: every rank starts from rank 0's weights and averages its gradients after backward.
+      let averager = try group.map { group in
+        try withNoGrad { try group.broadcast(detector.stateDict().sorted { $0.key < $1.key }.map(\.tensor)) }
+        return GradientAverager(parameters: optimizer.groups.flatMap { $0.parameters.map(\.tensor) }, group: group)
+      }
       let targets = (0..<batchSize).map { _ in
         MatchTarget(labels: Tensor([0, 1] as [Int]), boxes: Tensor([0.3, 0.3, 0.2, 0.2, 0.6, 0.6, 0.3, 0.4] as [Float], shape: [2, 4]))
       }
@@ -93,6 +117,10 @@ struct BenchmarkCommand: ParsableCommand {
         optimizer.zeroGrad()
         loss.total.backward()
         clock.lap("backward")
+        if let averager {
+          try averager.average()
+          clock.lap("gradient all-reduce")
+        }
         clipGradientNorm(detector.parameters(), maxNorm: 0.1)
         optimizer.step()
         clock.lap("clipping and optimizer")
@@ -122,22 +150,29 @@ struct BenchmarkCommand: ParsableCommand {
     let sorted = times.sorted()
     let p50 = sorted[sorted.count / 2]
     let p95 = sorted[Swift.min(sorted.count - 1, Int((Double(sorted.count) * 0.95).rounded(.up)) - 1)]
-    let throughput = Double(batchSize) / (times.reduce(0, +) / Double(times.count) / 1000)
+    let throughput = Double(batchSize * worldSize) / (times.reduce(0, +) / Double(times.count) / 1000)
     let peak = ProcessMemory.peakResidentMiB
+    let phaseMedians = PhaseClock.medians(of: phases)
+    guard isMain else { return }
     let what = train ? "training step" : "inference"
     let parameterCount = detector.parameters().reduce(0) { $0 + $1.elementCount }
     print(
       "\(detector.kind.rawValue) \(weights ?? config ?? preset) (\(String(format: "%.2f", Double(parameterCount) / 1e6)) M parameters), \(what), "
-        + "batch \(batchSize), \(imageSize)x\(width) (height x width), \(Torch.threadCount) threads")
+        + "batch \(batchSize), \(imageSize)x\(width) (height x width), \(Torch.threadCount) threads"
+        + (worldSize > 1 ? " in each of \(worldSize) processes (global batch \(batchSize * worldSize))" : ""))
     print(String(format: "latency p50 %.1f ms, p95 %.1f ms; %.2f images/s; peak resident memory %.0f MiB", p50, p95, throughput, peak))
-    let phaseMedians = PhaseClock.medians(of: phases)
+    let allReduce = phaseMedians.first { $0.name == "gradient all-reduce" }?.milliseconds
+    if let allReduce {
+      print(String(format: "gradient all-reduce: %.1f ms per step (median), %.1f%% of the median step", allReduce, 100 * allReduce / p50))
+    }
     if !phaseMedians.isEmpty {
       print("median per phase: " + phaseMedians.map { String(format: "%@ %.1f ms", $0.name, $0.milliseconds) }.joined(separator: ", "))
     }
     if let jsonPath {
       let report: [String: Any] = [
         "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "batch_size": batchSize,
-        "image_size": imageSize, "image_width": width, "threads": Torch.threadCount, "parameters": parameterCount, "latency_ms_p50": p50,
+        "image_size": imageSize, "image_width": width, "threads": Torch.threadCount, "processes": worldSize,
+        "all_reduce_ms_p50": allReduce ?? 0, "parameters": parameterCount, "latency_ms_p50": p50,
         "latency_ms_p95": p95,
         "images_per_second": throughput,
         "peak_rss_mib": peak, "latencies_ms": times,
