@@ -40,7 +40,7 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]),
     .executableTarget(
-      name: "detr", dependencies: ["DETRCommands", "Torch", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+      name: "detr", dependencies: ["DETRCommands", "Torch", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .executableTarget(name: "torch-overhead-benchmark", dependencies: ["Torch"], path: "Benchmarks/TorchOverhead"),
     .executableTarget(name: "loader-throughput", dependencies: ["COCO"], path: "Benchmarks/LoaderThroughput"),
     .executableTarget(name: "nms-benchmark", dependencies: ["Detection"], path: "Benchmarks/NMS"),

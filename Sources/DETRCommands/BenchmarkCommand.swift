@@ -93,12 +93,16 @@ struct BenchmarkCommand: ParsableCommand {
       try weights.map { try DetectorCheckpoint.load(URL(fileURLWithPath: $0)).detector }
       ?? ModelChoice(kind: model, preset: preset, configFile: config, overrides: overrides).makeDetector()
     let width = imageWidth ?? imageSize
+    if train {
+      detector.train()
+      if freezeBackbone { detector.backboneNetwork?.freeze() }
+    }
+    let memoryBound = MemoryEstimate.lowerBound(for: detector, batch: batchSize, height: imageSize, width: width, training: train)
+    try memoryBound.check("batch \(batchSize) at \(imageSize)×\(width)\(train ? ", training" : "")", advice: "lower --image-size or --batch-size")
     let images = Tensor.randn([batchSize, 3, imageSize, width])
     let step: () throws -> Void
     var phases: [[(name: String, milliseconds: Double)]] = []
     if train {
-      detector.train()
-      if freezeBackbone { detector.backboneNetwork?.freeze() }
       let optimizer = AdamW(groups: [ParameterGroup(parameters: detector.trainableParameters(), learningRate: 1e-5, weightDecay: 1e-4)])
       // Data-parallel: every rank starts from rank 0's weights and averages its gradients after backward.
       let averager = try group.map { group in
@@ -161,6 +165,7 @@ struct BenchmarkCommand: ParsableCommand {
         + "batch \(batchSize), \(imageSize)x\(width) (height x width), \(Torch.threadCount) threads"
         + (worldSize > 1 ? " in each of \(worldSize) processes (global batch \(batchSize * worldSize))" : ""))
     print(String(format: "latency p50 %.1f ms, p95 %.1f ms; %.2f images/s; peak resident memory %.0f MiB", p50, p95, throughput, peak))
+    print("memory needed: \(memoryBound) by the up-front estimate")
     let allReduce = phaseMedians.first { $0.name == "gradient all-reduce" }?.milliseconds
     if let allReduce {
       print(String(format: "gradient all-reduce: %.1f ms per step (median), %.1f%% of the median step", allReduce, 100 * allReduce / p50))
@@ -172,7 +177,7 @@ struct BenchmarkCommand: ParsableCommand {
       let report: [String: Any] = [
         "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "batch_size": batchSize,
         "image_size": imageSize, "image_width": width, "threads": Torch.threadCount, "processes": worldSize,
-        "all_reduce_ms_p50": allReduce ?? 0, "parameters": parameterCount, "latency_ms_p50": p50,
+        "all_reduce_ms_p50": allReduce ?? 0, "memory_lower_bound_mib": memoryBound.total / Double(1 << 20), "parameters": parameterCount, "latency_ms_p50": p50,
         "latency_ms_p95": p95,
         "images_per_second": throughput,
         "peak_rss_mib": peak, "latencies_ms": times,

@@ -66,16 +66,23 @@ struct PredictCommand: ParsableCommand {
     // Every image is read first: one that cannot be stops the run before any work, or is left out.
     var images: [(URL, Int)] = []
     var bad: [String] = []
+    var largest = (width: 0, height: 0, file: "")
     for (file, id) in zip(files, ids) {
       do {
-        _ = try Image(contentsOf: file)
+        let image = try Image(contentsOf: file)
         images.append((file, id))
+        let resized = DETRTransform.outputSize(width: image.width, height: image.height, shorterSide: size, maxSize: maxSize)
+        if resized.width * resized.height > largest.width * largest.height { largest = (resized.width, resized.height, file.lastPathComponent) }
       } catch {
         guard skipBadImages else { throw CommandFailure("\(error); fix or remove the image, or pass --skip-bad-images to leave such images out") }
         bad.append("\(error)")
       }
     }
     let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights))
+    if largest.width > 0 {
+      try MemoryEstimate.lowerBound(for: loaded.detector, batch: 1, height: largest.height, width: largest.width, training: false).check(
+        "\(largest.file), resized to \(largest.width)×\(largest.height)", advice: "lower --size (and --max-size)")
+    }
     let predictor = ImagePredictor(loaded: loaded, shorterSide: size, maxSize: maxSize, threshold: threshold, maxDetections: maxDetections)
     var results: [DetectedBox] = []
     var mapping: [[String: Any]] = []

@@ -274,6 +274,19 @@ struct TrainCommand: ParsableCommand {
         validationFile
       )
     }
+    // The largest batch the augmentation can make: the largest image at the largest scale, every image padded to it.
+    let transform = trainLoader.transform
+    let largestScale = transform.augmentation == .flip ? transform.evaluationSize : (transform.scales.max() ?? transform.evaluationSize)
+    let largest = train.samples.map {
+      DETRTransform.outputSize(width: $0.width, height: $0.height, shorterSide: largestScale, maxSize: transform.maxSize)
+    }.max { $0.width * $0.height < $1.width * $1.height }
+    if let largest {
+      Trainer.prepareForTraining(detector, recipe: recipe)
+      try MemoryEstimate.lowerBound(
+        for: detector, batch: Swift.min(batchSize, train.samples.count), height: largest.height, width: largest.width, training: true
+      ).check(
+        "training batch \(batchSize) at up to \(largest.width)×\(largest.height)", advice: "lower --batch-size or --image-scale")
+    }
     let trainer = try Trainer(
       detector: detector, categories: train.categories, recipe: recipe, trainLoader: trainLoader, validation: validation,
       output: URL(fileURLWithPath: output), processGroup: group)

@@ -108,6 +108,8 @@ public final class ResidualBlock: Module, UnaryLayer {
   let norms: [any UnaryLayer]
   /// The projection shortcut as `downsample.0` (1×1 convolution) and `downsample.1` (norm).
   let downsample: (convolution: Conv2d, norm: any UnaryLayer)?
+  /// Whether this is a bottleneck block (1×1, 3×3, 1×1 at a quarter of the output width) rather than a basic one.
+  public var isBottleneck: Bool { convolutions.count == 3 }
 
   init(
     inChannels: Int, outChannels: Int, stride: Int, dilation: Int, bottleneck: Bool, projectShortcut: Bool, frozenNormalization: Bool,

@@ -72,14 +72,7 @@ public final class Trainer {
     self.output = output
     let isMain = (processGroup?.rank ?? 0) == 0
     if isMain { try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true) }
-    detector.train()
-    if let resnet = detector.backboneNetwork {
-      if recipe.backboneLearningRate == 0 {
-        resnet.freeze()
-      } else if recipe.freezeBackboneStem {
-        resnet.freeze(stemAndStages: recipe.frozenBackboneStages)
-      }
-    }
+    Self.prepareForTraining(detector, recipe: recipe)
     let groups = parameterGroups(of: detector, recipe: recipe)
     switch recipe.optimizer {
     case .adamW: optimizer = AdamW(groups: groups)
@@ -90,6 +83,19 @@ public final class Trainer {
     metrics = isMain ? try MetricsLog(folder: output) : nil
     let trainable = optimizer.groups.flatMap { $0.parameters.map(\.tensor) }
     dataParallel = processGroup.map { DataParallel(group: $0, parameters: trainable) }
+  }
+
+  /// Puts the detector in training mode and freezes what the recipe keeps fixed (the whole backbone at a
+  /// backbone learning rate of 0, else the stem and first stages when the recipe says so).
+  public static func prepareForTraining(_ detector: any Detector, recipe: TrainingRecipe) {
+    detector.train()
+    if let resnet = detector.backboneNetwork {
+      if recipe.backboneLearningRate == 0 {
+        resnet.freeze()
+      } else if recipe.freezeBackboneStem {
+        resnet.freeze(stemAndStages: recipe.frozenBackboneStages)
+      }
+    }
   }
 
   /// Whether a loss term is the final prediction's (`loss_ce`, `loss_bbox`, RetinaNet's `loss_iou`) rather

@@ -2,9 +2,14 @@ import ArgumentParser
 import DETRCommands
 import Foundation
 import Torch
+import Training
 
 // The tool runs one model at a time: keep freed tensor memory for reuse rather than faulting it in anew.
 Torch.keepFreedMemory(true)
+
+// Running out of memory is an allocation failure reported with its size, not a SIGKILL from the kernel:
+// the data memory is limited to what the machine has available (shared out among data-parallel workers).
+ProcessMemory.limitToAvailable(share: 1 / Double(max(1, Int(ProcessInfo.processInfo.environment["LOCAL_WORLD_SIZE"] ?? "") ?? 1)))
 
 // A failed libtorch op (a resource running out, or a bug) is reported in one line too, not as a trap.
 Torch.opFailureHandler = { failure in
