@@ -45,53 +45,91 @@ import Detection
     Dictionary(uniqueKeysWithValues: files.compactMap { file in (try? Data(contentsOf: file)).map { (file.path, $0) } })
   }
 
+  /// Runs `detr` in `folder` with HOME there too, so that nothing a case writes by a relative path or
+  /// into a cache lands outside the fixture.
+  static func detr(_ arguments: [String], in folder: URL?) throws -> (status: Int32, output: String) {
+    guard let folder else { return try ConvertCommandTests.detr(arguments) }
+    let process = Process()
+    process.executableURL = KillAndResumeTests.detr
+    process.arguments = arguments
+    process.currentDirectoryURL = folder
+    process.environment = ProcessInfo.processInfo.environment.merging(["HOME": folder.path]) { _, new in new }
+    let pipe = Pipe()
+    (process.standardOutput, process.standardError) = (pipe, pipe)
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output)
+  }
+
   /// Runs one case and checks the outcome; returns whether it failed cleanly (for counting).
   @discardableResult
-  static func check(_ arguments: [String], inputs: [URL], sourceLocation: SourceLocation = #_sourceLocation) throws -> Bool {
+  static func check(_ arguments: [String], inputs: [URL], in folder: URL? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> Bool {
     let before = hashes(inputs)
-    let result = try ConvertCommandTests.detr(arguments)
-    for marker in ["Fatal error", "Program crashed", "Backtrac", "terminate called", "Usage:", "Exception raised from"] {
+    let result = try detr(arguments, in: folder)
+    for marker in ["Fatal error", "Program crashed", "Backtrac", "terminate called", "Usage:", "Exception raised from", "frame #"] {
       #expect(!result.output.contains(marker), "\(arguments): \(result.output.prefix(600))", sourceLocation: sourceLocation)
     }
     #expect([0, 1, 64].contains(result.status), "\(arguments) exited \(result.status)", sourceLocation: sourceLocation)
     if result.status != 0 {
       #expect(result.output.contains("error: "), "\(arguments): \(result.output.prefix(600))", sourceLocation: sourceLocation)
+      let errorLines = result.output.split(separator: "\n").filter { $0.hasPrefix("error:") }
+      #expect(errorLines.count == 1, "\(arguments): one error line, got \(errorLines)", sourceLocation: sourceLocation)
     }
     #expect(hashes(inputs) == before, "\(arguments) changed an input file", sourceLocation: sourceLocation)
     return result.status != 0
   }
 
-  @Test func adversarialFlagValues() throws {
+  /// Every option of every command (read from the tool's own description, so none is missed when one
+  /// is added), three seeded adversarial values each, on a base command line that does little work.
+  @Test func adversarialValuesForEveryFlagOfEveryCommand() throws {
     let f = try Self.fixture()
     defer { try? FileManager.default.removeItem(at: f.root) }
-    let train = [
-      "train", "--model", "detr", "--config", f.config.path, "--data", f.images.path, "--train-annotations", f.train.path, "--image-scale", "0.08",
-      "--epochs", "1", "--max-iterations", "1", "--batch-size", "2",
+    let pth = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/official_pth/detr/checkpoint.pth")
+    let bases: [String: [String]] = [
+      "train": [
+        "train", "--model", "detr", "--config", f.config.path, "--data", f.images.path, "--train-annotations", f.train.path, "--image-scale",
+        "0.08", "--epochs", "1", "--max-iterations", "1", "--batch-size", "2",
+      ],
+      "predict": ["predict", "--weights", f.weights.path, f.images.path, "--size", "64", "--max-size", "64"],
+      "evaluate": ["evaluate", "--annotations", f.val.path, "--weights", f.weights.path, "--images", f.images.path, "--image-scale", "0.08"],
+      "benchmark": ["benchmark", "--config", f.config.path, "--model", "detr", "--image-size", "64", "--iterations", "1"],
+      "data synthesize": ["data", "synthesize", "--images", "8", "--size", "64"],
+      "data inspect": ["data", "inspect", "--annotations", f.val.path, "--images", f.images.path],
+      "demo": ["demo", "--images", "16", "--size", "64", "--epochs", "1", "--show", "1"],
+      "check": ["check", "--steps", "5"],
+      "convert": ["convert", pth.path, "--family", "detr", "--preset", "small"],
     ]
-    let flags: [([String], String)] = [
-      (train, "--batch-size"), (train, "--learning-rate"), (train, "--image-scale"), (train, "--epochs"), (train, "--max-iterations"),
-      (train, "--seed"), (train, "--ema-decay"), (train, "--lr-drop-epoch"), (train, "--checkpoint-every"), (train, "--log-every"),
-      (["predict", "--weights", f.weights.path, f.images.path, "--size", "64", "--max-size", "64"], "--threshold"),
-      (["predict", "--weights", f.weights.path, f.images.path, "--size", "64", "--max-size", "64"], "--max-detections"),
-      (["predict", "--weights", f.weights.path, f.images.path], "--size"),
-      (["evaluate", "--annotations", f.val.path, "--weights", f.weights.path, "--images", f.images.path], "--image-scale"),
-      (["data", "inspect", "--annotations", f.val.path, "--images", f.images.path], "--draw"),
-      (["benchmark", "--config", f.config.path, "--model", "detr", "--iterations", "1"], "--image-size"),
-      (["benchmark", "--config", f.config.path, "--model", "detr", "--image-size", "64"], "--iterations"),
-    ]
+    // Commands that write somewhere get a fresh --output per case (unless the case is --output itself).
+    let writes: Set<String> = ["train", "data synthesize", "demo", "convert"]
+    let help = try JSONSerialization.jsonObject(with: Data(try Self.detr(["--experimental-dump-help"], in: nil).output.utf8)) as? [String: Any]
+    var options: [(command: String, flag: String)] = []
+    func walk(_ command: [String: Any], path: [String]) {
+      for argument in command["arguments"] as? [[String: Any]] ?? [] where argument["kind"] as? String == "option" {
+        for name in argument["names"] as? [[String: Any]] ?? [] where name["kind"] as? String == "long" {
+          options.append((path.joined(separator: " "), "--" + (name["name"] as? String ?? "")))
+        }
+      }
+      for sub in command["subcommands"] as? [[String: Any]] ?? [] { walk(sub, path: path + [sub["commandName"] as? String ?? ""]) }
+    }
+    walk(try #require(help?["command"] as? [String: Any]), path: [])
+    let covered = Set(options.map(\.command))
+    #expect(covered == Set(bases.keys), "a base command line for every command with options: \(covered.symmetricDifference(bases.keys))")
+    #expect(options.count >= 80, "\(options.count) options")
+
     var generator = SeededRandom(seed: 21, stream: 0, item: 0)
     var cases = 0
-    for (base, flag) in flags {
-      // Three values per flag, drawn from the adversarial list (seeded), each run in a fresh output folder.
+    for (command, flag) in options {
+      let base = try #require(bases[command])
       for _ in 0..<3 {
         let value = Self.values[generator.integer(0, (Self.values.count - 1))]
         var arguments = base + [flag, value]
-        if base.first == "train" { arguments += ["--output", f.root.appendingPathComponent("run-\(cases)").path] }
-        try Self.check(arguments, inputs: f.inputs)
+        if writes.contains(command) && flag != "--output" { arguments += ["--output", f.root.appendingPathComponent("out-\(cases)").path] }
+        try Self.check(arguments, inputs: f.inputs + [pth], in: f.root)
         cases += 1
       }
     }
-    #expect(cases == flags.count * 3)
+    print("flag fuzz: \(cases) cases over \(options.count) options of \(covered.count) commands")
   }
 
   @Test func adversarialConfigFields() throws {
