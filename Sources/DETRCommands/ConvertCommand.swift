@@ -68,7 +68,7 @@ struct ConvertCommand: ParsableCommand {
       do {
         configData = try Data(contentsOf: URL(fileURLWithPath: config))
       } catch {
-        throw ValidationError("--config \(config) cannot be read (\(error.localizedDescription))")
+        throw CommandFailure("--config \(config) cannot be read (\(error.localizedDescription))")
       }
     }
     let report = try CheckpointConversion.convert(

@@ -139,7 +139,7 @@ struct EvaluationReport: Encodable {
     do {
       try encoder.encode(self).write(to: url, options: .atomic)
     } catch {
-      throw ValidationError("cannot write \(url.path): \(error.localizedDescription)")
+      throw CommandFailure("cannot write \(url.path): \(error.localizedDescription)")
     }
   }
 }
