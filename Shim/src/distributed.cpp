@@ -3,6 +3,7 @@
 // call fails saying how to get them.
 #include "common.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/reducer.hpp>
 #include <c10/util/Logging.h>
 #ifdef CTORCH_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -19,8 +21,14 @@
 struct ctorch_process_group_opaque {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
+  // The same backend as a ProcessGroup, which c10d's Reducer takes.
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
   int rank;
   int size;
+};
+
+struct ctorch_reducer_opaque {
+  std::shared_ptr<c10d::Reducer> reducer;
 };
 
 struct ctorch_work_opaque {
@@ -106,7 +114,11 @@ ctorch_status ctorch_process_group_create(const char *backend, const char *store
     } else {
       TORCH_CHECK(false, "backend '", name, "' is not in this libtorch (", name == "nccl" ? "a CUDA build has it" : "use gloo or nccl", ")");
     }
-    *out = new ctorch_process_group_opaque{store, group, rank, world_size};
+    auto process_group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, world_size);
+    auto type = name == "nccl" ? c10d::ProcessGroup::BackendType::NCCL : c10d::ProcessGroup::BackendType::GLOO;
+    process_group->setBackend(name == "nccl" ? c10::DeviceType::CUDA : c10::DeviceType::CPU, type, group);
+    process_group->setDefaultBackend(type);
+    *out = new ctorch_process_group_opaque{store, group, process_group, rank, world_size};
   });
 }
 
@@ -164,6 +176,38 @@ ctorch_status ctorch_barrier(ctorch_process_group group) {
   });
 }
 
+ctorch_status ctorch_reducer_create(ctorch_process_group group, const ctorch_tensor *parameters, int64_t count, int64_t bucket_bytes,
+                                    int64_t first_bucket_bytes, bool find_unused_parameters, ctorch_reducer *out) {
+  return guarded([&] {
+    TORCH_CHECK(group != nullptr, "the process group is NULL");
+    TORCH_CHECK(count > 0, "a reducer needs parameters");
+    auto params = unwrap_all(parameters, count);
+    std::vector<bool> sparse(params.size(), false);
+    // As DistributedDataParallel: buckets of the parameters in registration order, then reversed, since
+    // the backward pass produces the last parameters' gradients first; the first bucket is small so that
+    // communication starts early.
+    auto [indices, limits] = c10d::compute_bucket_assignment_by_size(
+        params, {static_cast<size_t>(first_bucket_bytes), static_cast<size_t>(bucket_bytes)}, sparse);
+    std::reverse(indices.begin(), indices.end());
+    std::reverse(limits.begin(), limits.end());
+    std::vector<int64_t> caps(limits.begin(), limits.end());
+    auto reducer = std::make_shared<c10d::Reducer>(params, std::move(indices), group->group, sparse, bucket_bytes, find_unused_parameters,
+                                                   /*gradient_as_bucket_view=*/false, std::unordered_map<size_t, std::string>{},
+                                                   first_bucket_bytes, /*skip_all_reduce_unused_params=*/false,
+                                                   /*use_python_reducer=*/false, std::move(caps));
+    *out = new ctorch_reducer_opaque{std::move(reducer)};
+  });
+}
+
+ctorch_status ctorch_reducer_prepare_for_backward(ctorch_reducer reducer, const ctorch_tensor *outputs, int64_t count) {
+  return guarded([&] {
+    TORCH_CHECK(reducer != nullptr, "the reducer is NULL");
+    reducer->reducer->prepare_for_backward(unwrap_all(outputs, count));
+  });
+}
+
+void ctorch_reducer_free(ctorch_reducer reducer) { delete reducer; }
+
 ctorch_status ctorch_store_set(ctorch_process_group group, const char *key, const char *value) {
   return guarded([&] {
     TORCH_CHECK(group != nullptr && key != nullptr && value != nullptr, "a store argument is NULL");
@@ -209,6 +253,13 @@ ctorch_status ctorch_barrier(ctorch_process_group) { return ctorch::guarded([] {
 ctorch_status ctorch_store_set(ctorch_process_group, const char *, const char *) {
   return ctorch::guarded([] { TORCH_CHECK(false, missing); });
 }
+ctorch_status ctorch_reducer_create(ctorch_process_group, const ctorch_tensor *, int64_t, int64_t, int64_t, bool, ctorch_reducer *) {
+  return ctorch::guarded([] { TORCH_CHECK(false, missing); });
+}
+ctorch_status ctorch_reducer_prepare_for_backward(ctorch_reducer, const ctorch_tensor *, int64_t) {
+  return ctorch::guarded([] { TORCH_CHECK(false, missing); });
+}
+void ctorch_reducer_free(ctorch_reducer) {}
 ctorch_status ctorch_store_has(ctorch_process_group, const char *, bool *) {
   return ctorch::guarded([] { TORCH_CHECK(false, missing); });
 }

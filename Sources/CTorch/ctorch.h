@@ -331,6 +331,16 @@ ctorch_status ctorch_broadcast(ctorch_process_group group, const ctorch_tensor *
 /* Every rank's input (same shape and type on every rank), in rank order, through the sink. */
 ctorch_status ctorch_all_gather(ctorch_process_group group, ctorch_tensor input, ctorch_tensor_sink sink, void *context);
 ctorch_status ctorch_barrier(ctorch_process_group group);
+/* c10d's Reducer, DistributedDataParallel's engine: hooks the parameters' gradient accumulators and
+ * all-reduces buckets of gradients (bucket_bytes each, the first first_bucket_bytes) while the backward
+ * pass runs, leaving each parameter's grad averaged over the ranks when backward returns. Call
+ * prepare_for_backward with the loss before each backward pass; with find_unused_parameters, parameters
+ * the loss does not reach count as zero gradients. */
+typedef struct ctorch_reducer_opaque *ctorch_reducer;
+ctorch_status ctorch_reducer_create(ctorch_process_group group, const ctorch_tensor *parameters, int64_t count, int64_t bucket_bytes,
+                                    int64_t first_bucket_bytes, bool find_unused_parameters, ctorch_reducer *out);
+ctorch_status ctorch_reducer_prepare_for_backward(ctorch_reducer reducer, const ctorch_tensor *outputs, int64_t count);
+void ctorch_reducer_free(ctorch_reducer reducer);
 /* The group's store: a key set by any rank is seen by all (while rank 0, which serves it, lives). */
 ctorch_status ctorch_store_set(ctorch_process_group group, const char *key, const char *value);
 ctorch_status ctorch_store_has(ctorch_process_group group, const char *key, bool *out);

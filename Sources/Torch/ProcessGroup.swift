@@ -193,3 +193,34 @@ public final class ProcessGroup: @unchecked Sendable {
     return message
   }
 }
+
+/// DistributedDataParallel's engine (c10d's `Reducer`): it hooks the parameters' gradient accumulators
+/// and all-reduces buckets of gradients while the backward pass is still running, so that
+/// communication overlaps computation; when `backward()` returns, every parameter's `grad` is the
+/// average over the ranks. Parameters the loss does not reach count as zero gradients.
+public final class GradientReducer: @unchecked Sendable {
+  let handle: ctorch_reducer
+  public let group: ProcessGroup
+
+  /// - Parameters:
+  ///   - parameters: the trainable parameters, in registration order (the same on every rank).
+  ///   - bucketBytes, firstBucketBytes: DDP's defaults, 25 MiB and 1 MiB (a small first bucket starts
+  ///     communication early).
+  public init(group: ProcessGroup, parameters: [Tensor], bucketBytes: Int = 25 << 20, firstBucketBytes: Int = 1 << 20) throws {
+    var out: ctorch_reducer?
+    let status = withHandles(parameters) {
+      ctorch_reducer_create(group.handle, $0, $1, Int64(bucketBytes), Int64(firstBucketBytes), true, &out)
+    }
+    guard status == CTORCH_OK, let out else { throw DistributedError(ProcessGroup.lastError()) }
+    handle = out
+    self.group = group
+  }
+
+  deinit { ctorch_reducer_free(handle) }
+
+  /// Call before each backward pass, with what it starts from (the loss).
+  public func prepareForBackward(_ outputs: [Tensor]) throws {
+    let status = withHandles(outputs) { ctorch_reducer_prepare_for_backward(handle, $0, $1) }
+    guard status == CTORCH_OK else { throw DistributedError(ProcessGroup.lastError()) }
+  }
+}

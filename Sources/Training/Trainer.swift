@@ -82,7 +82,7 @@ public final class Trainer {
     ema = recipe.emaDecay.map { WeightsEMA(of: detector, decay: $0) }
     metrics = isMain ? try MetricsLog(folder: output) : nil
     let trainable = optimizer.groups.flatMap { $0.parameters.map(\.tensor) }
-    dataParallel = processGroup.map { DataParallel(group: $0, parameters: trainable) }
+    dataParallel = try processGroup.map { try DataParallel(group: $0, parameters: trainable) }
   }
 
   /// Puts the detector in training mode and freezes what the recipe keeps fixed (the whole backbone at a

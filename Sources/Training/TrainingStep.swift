@@ -53,8 +53,8 @@ func parameterGroups(of detector: any Detector, recipe: TrainingRecipe) -> [Para
 
 /// Forward, loss, backward, clipping and the optimizer step for one batch. Throws before the
 /// optimizer step when a loss term is not finite, so the weights stay as they were. In a data-parallel
-/// run the loss terms are averaged over the ranks before the check (so all stop together) and the
-/// gradients before clipping.
+/// run the loss terms are averaged over the ranks before the check (so all stop together), and the
+/// gradients during the backward pass (c10d's reducer), before clipping.
 func trainingStep(
   detector: any Detector, optimizer: any Optimizer, batch: DetectionBatch, clipNorm: Double, step: Int, dataParallel: DataParallel? = nil
 ) throws -> StepLosses {
@@ -79,8 +79,8 @@ func trainingStep(
     throw NonFiniteLossError(step: step, term: term.name, value: term.value)
   }
   optimizer.zeroGrad()
+  try dataParallel?.reducer.prepareForBackward([loss.total])
   loss.total.backward()
-  try dataParallel?.averager.average()
   if clipNorm > 0 {
     let norm = clipGradientNorm(optimizer.groups.flatMap { $0.parameters.map(\.tensor) }, maxNorm: clipNorm)
     if !norm.isFinite {

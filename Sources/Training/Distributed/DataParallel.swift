@@ -9,14 +9,15 @@ import TorchNN
 /// rank 0, and only rank 0 writes the run folder.
 public final class DataParallel {
   public let group: ProcessGroup
-  public let averager: GradientAverager
+  /// Averages the gradients during the backward pass (DDP's bucketed all-reduce, overlapped).
+  public let reducer: GradientReducer
 
   public var rank: Int { group.rank }
   public var worldSize: Int { group.worldSize }
 
-  init(group: ProcessGroup, parameters: [Tensor]) {
+  init(group: ProcessGroup, parameters: [Tensor]) throws {
     self.group = group
-    averager = GradientAverager(parameters: parameters, group: group)
+    reducer = try GradientReducer(group: group, parameters: parameters)
   }
 
   /// Copies rank 0's weights and buffers into every rank's detector (in place), so that all start equal.
