@@ -59,6 +59,32 @@ void finish(const c10::intrusive_ptr<c10d::Work> &work) {
   if (auto error = work->exception()) std::rethrow_exception(error);
 }
 
+std::vector<uint8_t> bytes(const std::string &text) { return std::vector<uint8_t>(text.begin(), text.end()); }
+
+// Every rank says at the store which world size it was started with, before Gloo's rendezvous (which
+// would wait until the timeout for a rank that does not exist): rank 0 compares them all, the others
+// rank 0's, and a mismatch fails at once naming both values.
+void check_world_sizes(c10d::Store &store, int rank, int world_size, std::chrono::milliseconds timeout) {
+  const std::string prefix = "swift-detr/world-size/";
+  store.set(prefix + std::to_string(rank), bytes(std::to_string(world_size)));
+  auto read = [&](int other) {
+    store.wait({prefix + std::to_string(other)}, timeout);
+    auto value = store.get(prefix + std::to_string(other));
+    return std::stoi(std::string(value.begin(), value.end()));
+  };
+  if (rank == 0) {
+    for (int other = 1; other < world_size; ++other) {
+      int theirs = read(other);
+      TORCH_CHECK(theirs == world_size, "rank ", other, " was started with WORLD_SIZE=", theirs, " and rank 0 with ", world_size,
+                  ": start every worker with the same WORLD_SIZE");
+    }
+  } else {
+    int ranks = read(0);
+    TORCH_CHECK(ranks == world_size, "this rank (", rank, ") was started with WORLD_SIZE=", world_size, " and rank 0 with ", ranks,
+                ": start every worker with the same WORLD_SIZE");
+  }
+}
+
 }  // namespace
 
 using ctorch::guarded;
@@ -92,6 +118,7 @@ ctorch_status ctorch_process_group_create(const char *backend, const char *store
     options.waitWorkers = true;
     options.timeout = timeout;
     auto store = c10::make_intrusive<c10d::TCPStore>(std::string(store_host), options);
+    check_world_sizes(*store, rank, world_size, timeout);
     std::string name = backend;
     c10::intrusive_ptr<c10d::Backend> group;
     if (name == "gloo") {

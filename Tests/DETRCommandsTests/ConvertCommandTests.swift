@@ -12,11 +12,13 @@ import Training
 @Suite struct ConvertCommandTests {
   static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/official_pth")
 
-  /// Runs `detr` with `arguments` and returns its exit status and everything it printed.
-  static func detr(_ arguments: [String]) throws -> (status: Int32, output: String) {
+  /// Runs `detr` with `arguments` (in `folder`, with `environment` added) and returns its exit status and everything it printed.
+  static func detr(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = KillAndResumeTests.detr
     process.arguments = arguments
+    if let folder { process.currentDirectoryURL = folder }
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
     let pipe = Pipe()
     (process.standardOutput, process.standardError) = (pipe, pipe)
     try process.run()

@@ -43,6 +43,10 @@ import Training
     }
   }
 
+  /// A port for a run's store, below Linux's ephemeral range (32768 and up), where the kernel's own
+  /// choices for outgoing connections would collide with it now and then.
+  static func randomPort() -> Int { Int.random(in: 20000..<32000) }
+
   /// A small dataset whose 28 training images make 7 global batches of 4 (so that no step of one
   /// process is a partial batch where two shards would be completed from the start).
   static func dataset(in root: URL) throws -> [String] {
@@ -137,7 +141,7 @@ import Training
     defer { try? FileManager.default.removeItem(at: root) }
     let run = root.appendingPathComponent("run")
     let common = try Self.dataset(in: root) + ["--batch-size", "2", "--epochs", "40", "--checkpoint-every", "2", "--output", run.path]
-    let port = Int.random(in: 20000..<40000)
+    let port = Self.randomPort()
     let workers = try (0..<2).map { rank in
       try Worker(
         common + ["--max-iterations", "400"],
@@ -218,7 +222,7 @@ import Training
     }
 
     // A port that another program listens on: rank 0 cannot serve the store there.
-    let port = Int.random(in: 20000..<40000)
+    let port = Self.randomPort()
     let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(listener) }
     var address = sockaddr_in()
@@ -232,7 +236,7 @@ import Training
     #expect(busy.seconds < 20, "told at once: \(busy.seconds) s")
 
     // Two workers given different settings: both stop naming the flag and both values.
-    let mismatch = Int.random(in: 20000..<40000)
+    let mismatch = Self.randomPort()
     let folder = root.appendingPathComponent("mismatch")
     let workers = try (0..<2).map { rank in
       try Worker(
@@ -244,6 +248,20 @@ import Training
       #expect(result.status == 1 && result.output.contains("--learning-rate") && result.output.contains("0.0002"), "\(result.output.suffix(400))")
     }
     #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("last").path), "nothing trained")
+
+    // Workers started with different world sizes: both stop at once, naming both values (Gloo alone
+    // would wait until the timeout for a rank that never comes).
+    let sizes = Self.randomPort()
+    let mismatched = try [(0, 2), (1, 3)].map { rank, worldSize in
+      try Worker(
+        common + ["--output", root.appendingPathComponent("sizes").path],
+        environment: ["RANK": "\(rank)", "WORLD_SIZE": "\(worldSize)", "MASTER_PORT": "\(sizes)"], log: root.appendingPathComponent("s\(rank).log"))
+    }
+    for worker in mismatched {
+      let result = worker.finish(within: 120)
+      #expect(result.status == 1 && result.output.contains("WORLD_SIZE=3") && result.output.contains("rank 0 with 2"), "\(result.output.suffix(400))")
+      #expect(result.seconds < 15, "told at once: \(result.seconds) s")
+    }
 
     // An address no machine answers at: rank 1 gives up after --distributed-timeout, saying what to check.
     let unreachable = try single(["--distributed-timeout", "3"], ["RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"])

@@ -48,18 +48,7 @@ import Detection
   /// Runs `detr` in `folder` with HOME there too, so that nothing a case writes by a relative path or
   /// into a cache lands outside the fixture.
   static func detr(_ arguments: [String], in folder: URL?) throws -> (status: Int32, output: String) {
-    guard let folder else { return try ConvertCommandTests.detr(arguments) }
-    let process = Process()
-    process.executableURL = KillAndResumeTests.detr
-    process.arguments = arguments
-    process.currentDirectoryURL = folder
-    process.environment = ProcessInfo.processInfo.environment.merging(["HOME": folder.path]) { _, new in new }
-    let pipe = Pipe()
-    (process.standardOutput, process.standardError) = (pipe, pipe)
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
+    try ConvertCommandTests.detr(arguments, in: folder, environment: folder.map { ["HOME": $0.path] } ?? [:])
   }
 
   /// Runs one case and checks the outcome; returns whether it failed cleanly (for counting).
