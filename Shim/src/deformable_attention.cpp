@@ -327,6 +327,9 @@ extern "C" ctorch_status ctorch_fused_deformable_attention(ctorch_tensor value, 
     TORCH_CHECK(v.device().is_cpu(), "the fused deformable attention runs on the CPU; use the composed version on other devices");
     TORCH_CHECK(v.dim() == 4 && unwrap(locations).dim() == 6 && unwrap(weights).dim() == 5,
                 "fused deformable attention: value [B, S, M, D], locations [B, Q, M, L, P, 2], weights [B, Q, M, L, P]");
-    *out = wrap(FusedDeformableAttention::apply(v, unwrap(shapes), unwrap(starts), unwrap(locations), unwrap(weights)));
+    // Under mixed precision the projections hand over bfloat16 or float16: sampling and the weighted sum
+    // run in float32 (the cast is on the autograd tape, so the gradients return in the inputs' types).
+    auto full = [](const at::Tensor &t) { return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf ? t.to(at::kFloat) : t; };
+    *out = wrap(FusedDeformableAttention::apply(full(v), unwrap(shapes), unwrap(starts), full(unwrap(locations)), full(unwrap(weights))));
   });
 }

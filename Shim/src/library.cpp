@@ -313,3 +313,37 @@ void ctorch_guard_free(ctorch_guard guard) { delete guard; }
 bool ctorch_is_inference_mode(void) { return c10::InferenceMode::is_enabled(); }
 
 }  // extern "C"
+
+// Autocast (mixed precision): libtorch's per-thread switch, per device type.
+#include <ATen/autocast_mode.h>
+
+extern "C" {
+
+ctorch_status ctorch_autocast_enter(int32_t device_type, int32_t dtype, ctorch_autocast_state *previous) {
+  return ctorch::guarded([&] {
+    TORCH_CHECK(previous != nullptr, "the previous-state pointer is NULL");
+    auto device = device_type == CTORCH_CUDA ? at::kCUDA : at::kCPU;
+    previous->enabled = at::autocast::is_autocast_enabled(device);
+    previous->dtype = ctorch::dtype_code(at::autocast::get_autocast_dtype(device));
+    auto type = ctorch::scalar_type(dtype);
+    TORCH_CHECK(type == at::kBFloat16 || type == at::kHalf, "autocast runs in bfloat16 or float16, not ", type);
+    at::autocast::set_autocast_dtype(device, type);
+    at::autocast::set_autocast_enabled(device, true);
+    at::autocast::increment_nesting();
+  });
+}
+
+ctorch_status ctorch_autocast_exit(int32_t device_type, ctorch_autocast_state previous) {
+  return ctorch::guarded([&] {
+    auto device = device_type == CTORCH_CUDA ? at::kCUDA : at::kCPU;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(device, previous.enabled);
+    at::autocast::set_autocast_dtype(device, ctorch::scalar_type(previous.dtype));
+  });
+}
+
+bool ctorch_autocast_is_enabled(int32_t device_type) {
+  return at::autocast::is_autocast_enabled(device_type == CTORCH_CUDA ? at::kCUDA : at::kCPU);
+}
+
+}  // extern "C"

@@ -307,6 +307,16 @@ ctorch_status ctorch_inference_mode_enter(ctorch_guard *out);
 void ctorch_guard_free(ctorch_guard guard);
 bool ctorch_is_inference_mode(void);
 
+/* Autocast (mixed precision) for the calling thread: ops on that device type that libtorch lists run in
+ * dtype (bfloat16 or float16), the others in float32. enter writes the state it replaces; exit restores it. */
+typedef struct {
+  bool enabled;
+  int32_t dtype;
+} ctorch_autocast_state;
+ctorch_status ctorch_autocast_enter(int32_t device_type, int32_t dtype, ctorch_autocast_state *previous);
+ctorch_status ctorch_autocast_exit(int32_t device_type, ctorch_autocast_state previous);
+bool ctorch_autocast_is_enabled(int32_t device_type);
+
 /* Distributed: process groups of libtorch's c10d (a TCP store for the rendezvous; Gloo for CPU tensors,
  * NCCL for CUDA tensors). Collectives block until every rank joins, or fail with the lost peer's error. */
 typedef struct ctorch_process_group_opaque *ctorch_process_group;

@@ -61,6 +61,9 @@ struct BenchmarkCommand: ParsableCommand {
       valueName: "N"))
   var nprocPerNode = 1
 
+  @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
+  var precision: Precision = .fp32
+
   func validate() throws {
     guard imageSize >= 32 else { throw ValidationError("--image-size must be at least 32, got \(imageSize)") }
     if let imageWidth, imageWidth < 32 { throw ValidationError("--image-width must be at least 32, got \(imageWidth)") }
@@ -119,7 +122,7 @@ struct BenchmarkCommand: ParsableCommand {
       let batch = DetectorBatch(unpaddedImages: images, targets: targets)
       step = {
         var clock = PhaseClock()
-        let loss = try detector.losses(for: batch)
+        let loss = try precision.run { try detector.losses(for: batch) }
         _ = loss.total.item(Float.self)
         clock.lap("forward, matching and loss")
         optimizer.zeroGrad()
@@ -141,11 +144,11 @@ struct BenchmarkCommand: ParsableCommand {
       if let staged = detector as? any StagedDetector {
         step = {
           var clock = PhaseClock()
-          withInferenceMode { _ = staged.detect(batch, lap: { clock.lap($0) }) }
+          withInferenceMode { precision.run { _ = staged.detect(batch, lap: { clock.lap($0) }) } }
           phases.append(clock.laps)
         }
       } else {
-        step = { withInferenceMode { _ = detector.detect(batch) } }
+        step = { withInferenceMode { precision.run { _ = detector.detect(batch) } } }
       }
     }
     for _ in 0..<2 { try step() }
@@ -168,7 +171,7 @@ struct BenchmarkCommand: ParsableCommand {
     let parameterCount = detector.parameters().reduce(0) { $0 + $1.elementCount }
     print(
       "\(detector.kind.rawValue) \(weights ?? config ?? preset) (\(String(format: "%.2f", Double(parameterCount) / 1e6)) M parameters), \(what), "
-        + "batch \(batchSize), \(imageSize)x\(width) (height x width), \(Torch.threadCount) threads"
+        + "batch \(batchSize), \(imageSize)x\(width) (height x width), \(precision.rawValue), \(Torch.threadCount) threads"
         + (worldSize > 1 ? " in each of \(worldSize) processes (global batch \(batchSize * worldSize))" : ""))
     print(String(format: "latency p50 %.1f ms, p95 %.1f ms; %.2f images/s; peak resident memory %.0f MiB", p50, p95, throughput, peak))
     print("memory needed: \(memoryBound) by the up-front estimate")
@@ -184,7 +187,7 @@ struct BenchmarkCommand: ParsableCommand {
     }
     if let jsonPath {
       let report: [String: Any] = [
-        "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "batch_size": batchSize,
+        "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "precision": precision.rawValue, "batch_size": batchSize,
         "image_size": imageSize, "image_width": width, "threads": Torch.threadCount, "processes": worldSize,
         "all_reduce_ms_p50": allReduce ?? 0, "memory_lower_bound_mib": memoryBound.total / Double(1 << 20), "parameters": parameterCount, "latency_ms_p50": p50,
         "latency_ms_p95": p95,

@@ -2,6 +2,7 @@ import ArgumentParser
 import COCO
 import COCOEval
 import Foundation
+import Torch
 import Training
 
 /// `detr evaluate`: COCO bbox metrics of a results file, equal to pycocotools.
@@ -34,6 +35,9 @@ struct EvaluateCommand: ParsableCommand {
 
   @Option(name: .customLong("image-scale"), help: "With --weights: scale of the evaluation size (800 shorter side at 1).")
   var imageScale = 1.0
+
+  @Option(help: "With --weights, the forward pass's arithmetic: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
+  var precision: Precision = .fp32
 
   func validate() throws {
     guard imageScale.isFinite, imageScale >= 0.02, imageScale <= 8 else {
@@ -108,7 +112,7 @@ extension EvaluateCommand {
       annotationsFile: URL(fileURLWithPath: annotationsPath), imageDirectory: URL(fileURLWithPath: images!))
     // Results use the checkpoint's category ids; the dataset's own map only drives its targets.
     let loader = DetectionLoader(dataset: dataset, transform: .scaled(.evaluation, by: imageScale), batchSize: 1, shuffle: false, seed: 0)
-    let detections = try DetectorEvaluation.detections(of: loaded.detector, loader: loader, categories: loaded.categories)
+    let detections = try DetectorEvaluation.detections(of: loaded.detector, loader: loader, categories: loaded.categories, precision: precision)
     if let detectionsOut {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]

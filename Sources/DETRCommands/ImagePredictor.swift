@@ -13,6 +13,7 @@ struct ImagePredictor {
   /// Detections scoring at most this are dropped.
   let threshold: Float
   let maxDetections: Int
+  var precision = Precision.fp32
 
   init(loaded: LoadedDetector, shorterSide: Int, maxSize: Int, threshold: Float, maxDetections: Int) {
     (self.loaded, self.shorterSide, self.maxSize) = (loaded, shorterSide, maxSize)
@@ -22,7 +23,7 @@ struct ImagePredictor {
   /// The image and its detections, boxes (x0, y0, x1, y1) in pixels of the image as stored.
   func detect(_ file: URL, imageId: Int) throws -> (image: Image, detections: ImageDetections) {
     let image = try Image(contentsOf: file)
-    let detections = loaded.detections(in: image, shorterSide: shorterSide, maxSize: maxSize).filtered(
+    let detections = loaded.detections(in: image, shorterSide: shorterSide, maxSize: maxSize, precision: precision).filtered(
       threshold: threshold, limit: maxDetections)
     return (image, detections)
   }

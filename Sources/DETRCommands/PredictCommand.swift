@@ -44,6 +44,9 @@ struct PredictCommand: ParsableCommand {
   @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing.")
   var maxSize = 1333
 
+  @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
+  var precision: Precision = .fp32
+
   @Flag(name: .customLong("skip-bad-images"), help: "Leave out (and list) images that cannot be read instead of stopping.")
   var skipBadImages = false
 
@@ -83,7 +86,8 @@ struct PredictCommand: ParsableCommand {
       try MemoryEstimate.lowerBound(for: loaded.detector, batch: 1, height: largest.height, width: largest.width, training: false).check(
         "\(largest.file), resized to \(largest.width)×\(largest.height)", advice: "lower --size (and --max-size)")
     }
-    let predictor = ImagePredictor(loaded: loaded, shorterSide: size, maxSize: maxSize, threshold: threshold, maxDetections: maxDetections)
+    var predictor = ImagePredictor(loaded: loaded, shorterSide: size, maxSize: maxSize, threshold: threshold, maxDetections: maxDetections)
+    predictor.precision = precision
     var results: [DetectedBox] = []
     var mapping: [[String: Any]] = []
     for (file, imageId) in images {

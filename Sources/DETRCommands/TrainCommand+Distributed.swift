@@ -59,3 +59,4 @@ extension TrainCommand {
     try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
   }
 }
+extension Precision: ExpressibleByArgument {}

@@ -2,6 +2,7 @@ import ArgumentParser
 import COCO
 import Detectors
 import Foundation
+import Torch
 
 /// A run records the settings it was started with (`settings` in its config.json); `--resume` takes
 /// them back. A flag given on resume that contradicts them is an error naming both values, except
@@ -19,6 +20,7 @@ extension TrainCommand {
       "image_scale": imageScale, "augmentation": augmentation.rawValue, "synthetic_images": syntheticImages, "synthetic_size": syntheticSize,
       "synthetic_objects": syntheticObjects.rawValue, "set": overrides, "init_from": Self.absolute(initFrom),
       "backbone_weights": Self.absolute(backboneWeights), "ema_decay": emaDecay, "keep_empty": keepEmpty,
+      "precision": precision.rawValue,
     ]
     return values.mapValues { $0 ?? NSNull() }
   }
@@ -81,6 +83,7 @@ extension TrainCommand {
     if let value = recorded["set"] as? [String] { overrides = value }
     emaDecay = recorded["ema_decay"] as? Double
     if let value = recorded["keep_empty"] as? Bool { keepEmpty = value }
+    if let value = string("precision").flatMap(Precision.init(rawValue:)) { precision = value }
   }
 
   static func same(_ a: Any, _ b: Any) -> Bool {

@@ -133,6 +133,9 @@ struct TrainCommand: ParsableCommand {
     help: ArgumentHelp("Seconds a worker waits for the others (at the start, at each collective) before giving up.", valueName: "S"))
   var distributedTimeout = 1800
 
+  @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast with float32 weights, optimizer state and losses; fast on GPUs and on CPUs with bfloat16 instructions, very slow on CPUs without them).")
+  var precision: Precision = .fp32
+
   @Option(help: "Intra-op threads of each process (default: libtorch's choice; with --nproc-per-node, the cores shared out).")
   var threads: Int?
 
@@ -236,6 +239,7 @@ struct TrainCommand: ParsableCommand {
     recipe.batchSize = batchSize
     recipe.seed = seed
     recipe.emaDecay = emaDecay
+    recipe.precision = precision
     if let epochs {
       recipe.epochs = epochs
       if recipe.secondLearningRateDropEpoch != nil {

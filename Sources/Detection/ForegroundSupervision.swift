@@ -56,6 +56,7 @@ public struct ForegroundSupervision: Sendable, Equatable {
 
   /// The loss of `logits [batch, tokens]` against `targets [batch, tokens]`.
   public func loss(logits: Tensor, targets: Tensor) -> Tensor {
+    let logits = logits.to(.float32)
     let perToken = sigmoidFocalLoss(logits, targets: targets, alpha: alpha, gamma: gamma)
     let positives = targets.sum(dims: [1]).clamped(min: 1)
     return (perToken.sum(dims: [1]) / positives).mean()

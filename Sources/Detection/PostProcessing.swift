@@ -44,7 +44,8 @@ public enum PostProcessing: Sendable, Equatable {
   /// Detections per image, boxes scaled to `imageSizes` (height, width), e.g. the original image sizes.
   /// `logits [batch, queries, classes]`, `boxes [batch, queries, 4]` normalized (cx, cy, w, h).
   public func callAsFunction(logits: Tensor, boxes: Tensor, imageSizes: [(height: Int, width: Int)]) -> [ImageDetections] {
-    withNoGrad {
+    let (logits, boxes) = (logits.to(.float32), boxes.to(.float32))
+    return withNoGrad {
       let batch = logits.size(0)
       let scale = Tensor(
         imageSizes.flatMap { [Float($0.width), Float($0.height), Float($0.width), Float($0.height)] }, shape: [batch, 1, 4])

@@ -10,6 +10,10 @@ public struct LayerPredictions: @unchecked Sendable {
     self.logits = logits
     self.boxes = boxes
   }
+
+  /// The predictions in float32 (under mixed precision the heads hand over bfloat16): losses, matching
+  /// costs and post-processing run in float32.
+  public var inFloat32: LayerPredictions { LayerPredictions(logits: logits.to(.float32), boxes: boxes.to(.float32)) }
 }
 
 /// The loss terms of one set of predictions (already divided by the number of boxes where the
@@ -99,9 +103,9 @@ public struct SetCriterion: Sendable {
     _ final: LayerPredictions, auxiliary: [LayerPredictions] = [], encoder: LayerPredictions? = nil, targets: [MatchTarget]
   ) throws -> SetLoss {
     let boxCount = try Self.boxCount(targets)
-    var named: [(String, LayerPredictions)] = [("", final)]
-    named += auxiliary.enumerated().map { ("_\($0.offset)", $0.element) }
-    if let encoder { named.append(("_enc", encoder)) }
+    var named: [(String, LayerPredictions)] = [("", final.inFloat32)]
+    named += auxiliary.enumerated().map { ("_\($0.offset)", $0.element.inFloat32) }
+    if let encoder { named.append(("_enc", encoder.inFloat32)) }
     var terms: [TrainingLosses.Term] = []
     var total: Tensor?
     var finalMatches: [(queries: [Int], targets: [Int])] = []
@@ -123,6 +127,7 @@ public struct SetCriterion: Sendable {
   public func losses(_ predictions: LayerPredictions, targets: [MatchTarget], matches: [(queries: [Int], targets: [Int])], boxCount: Double)
     -> LossTerms
   {
+    let predictions = predictions.inFloat32
     let (batch, queries, classes) = (predictions.logits.size(0), predictions.logits.size(1), predictions.logits.size(2))
     var batchIndices: [Int] = []
     var queryIndices: [Int] = []

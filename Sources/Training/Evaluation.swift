@@ -8,7 +8,9 @@ import Torch
 /// Runs a detector over a dataset and scores it as pycocotools would.
 public enum DetectorEvaluation {
   /// COCO results for every image of `loader` (boxes in original pixels, original category ids).
-  public static func detections(of detector: any Detector, loader: DetectionLoader, categories: CategoryMap) throws -> [DetectedBox] {
+  public static func detections(
+    of detector: any Detector, loader: DetectionLoader, categories: CategoryMap, precision: Precision = .fp32
+  ) throws -> [DetectedBox] {
     let wasTraining = detector.isTraining
     detector.eval()
     defer { detector.train(wasTraining) }
@@ -16,7 +18,7 @@ public enum DetectorEvaluation {
     let stream = loader.batches(epoch: 0)
     while let loaded = try stream.nextBatch() {
       guard let batch = loaded.batch else { continue }
-      let perImage = withInferenceMode { detector.detect(batch.detectorBatch) }
+      let perImage = withInferenceMode { precision.run { detector.detect(batch.detectorBatch) } }
       for (target, detections) in zip(batch.targets, perImage) {
         results += detections.filtered(threshold: 0, limit: 100).cocoResults(imageId: target.imageId, categories: categories)
       }

@@ -17,12 +17,13 @@ extension LoadedDetector {
   /// All the detector's detections for `image` (every candidate, unfiltered), boxes (x0, y0, x1, y1) in
   /// pixels of `image`. The image is resized as for evaluation: shorter side `shorterSide`, longer side
   /// at most `maxSize` (DETR's 800 and 1333 by default), and normalized with ImageNet's statistics.
-  public func detections(in image: Image, shorterSide: Int = 800, maxSize: Int = 1333) -> ImageDetections {
+  /// `precision`: the forward pass's arithmetic (bfloat16 autocast is fast only on CPUs with bfloat16 instructions).
+  public func detections(in image: Image, shorterSide: Int = 800, maxSize: Int = 1333, precision: Precision = .fp32) -> ImageDetections {
     var transform = DETRTransform(mode: .evaluation)
     (transform.evaluationSize, transform.maxSize) = (shorterSide, maxSize)
     var random = SeededRandom(seed: 0)
     let sample = transform.apply(to: image, imageId: 0, boxes: [], labels: [], isCrowd: [], random: &random)
-    return withInferenceMode { detector.detect(DetectionBatch(samples: [sample]).detectorBatch)[0] }
+    return withInferenceMode { precision.run { detector.detect(DetectionBatch(samples: [sample]).detectorBatch)[0] } }
   }
 
   /// The objects in `image` scoring above `threshold`, best first, at most `limit`.

@@ -196,7 +196,7 @@ public final class Trainer {
           }
           let losses = try trainingStep(
             detector: detector, optimizer: optimizer, batch: batch, clipNorm: recipe.gradientClipNorm,
-            step: position.step, dataParallel: dataParallel)
+            step: position.step, dataParallel: dataParallel, precision: recipe.precision)
           ema?.update(from: detector)
           imagesSinceLog += losses.images
           position.step += 1
@@ -276,9 +276,12 @@ public final class Trainer {
   /// The detections of the validation images: this process's, or in a data-parallel run each rank's
   /// shard, gathered on every rank.
   func validationDetections(_ loader: DetectionLoader) throws -> [DetectedBox] {
-    guard let dataParallel else { return try DetectorEvaluation.detections(of: detector, loader: loader, categories: categories) }
+    let precision = recipe.precision
+    guard let dataParallel else {
+      return try DetectorEvaluation.detections(of: detector, loader: loader, categories: categories, precision: precision)
+    }
     let shard = loader.sharded(.init(index: dataParallel.rank, count: dataParallel.worldSize, equalLength: false))
-    return try dataParallel.gather(DetectorEvaluation.detections(of: detector, loader: shard, categories: categories))
+    return try dataParallel.gather(DetectorEvaluation.detections(of: detector, loader: shard, categories: categories, precision: precision))
   }
 
   /// How a line of progress is shown.

@@ -1,3 +1,4 @@
+import Torch
 import Detectors
 import Foundation
 
@@ -40,6 +41,8 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
   public var seed: UInt64 = 42
   /// The decay of an exponential moving average of the weights (`WeightsEMA`), or nil for none.
   public var emaDecay: Double?
+  /// The forward pass's arithmetic: float32, or bfloat16 autocast (losses, matching and the optimizer in float32).
+  public var precision = Precision.fp32
 
   public init(epochs: Int, learningRate: Double, backboneLearningRate: Double, learningRateDropEpoch: Int) {
     self.epochs = epochs
@@ -95,6 +98,7 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     warmupStartFactor = try container.decodeIfPresent(Double.self, forKey: .warmupStartFactor) ?? 0.001
     secondLearningRateDropEpoch = try container.decodeIfPresent(Int.self, forKey: .secondLearningRateDropEpoch)
     emaDecay = try container.decodeIfPresent(Double.self, forKey: .emaDecay)
+    precision = try container.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
   }
 
   /// The learning-rate multiplier in `epoch` (0-based) at optimizer step `step` (0-based, counted
@@ -121,5 +125,6 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     case warmupStartFactor = "warmup_start_factor"
     case secondLearningRateDropEpoch = "second_learning_rate_drop_epoch"
     case emaDecay = "ema_decay"
+    case precision
   }
 }

@@ -56,11 +56,14 @@ func parameterGroups(of detector: any Detector, recipe: TrainingRecipe) -> [Para
 /// run the loss terms are averaged over the ranks before the check (so all stop together), and the
 /// gradients during the backward pass (c10d's reducer), before clipping.
 func trainingStep(
-  detector: any Detector, optimizer: any Optimizer, batch: DetectionBatch, clipNorm: Double, step: Int, dataParallel: DataParallel? = nil
+  detector: any Detector, optimizer: any Optimizer, batch: DetectionBatch, clipNorm: Double, step: Int, dataParallel: DataParallel? = nil,
+  precision: Precision = .fp32
 ) throws -> StepLosses {
   let loss: TrainingLosses
   do {
-    loss = try detector.losses(for: batch.detectorBatch)
+    // The forward pass (and the criterion, which works in float32) in the recipe's precision; the backward
+    // pass outside autocast, as PyTorch's AMP does.
+    loss = try precision.run { try detector.losses(for: batch.detectorBatch) }
   } catch LinearAssignment.Failure.invalidEntries {
     // Non-finite predictions make the matching cost non-finite before any loss is computed.
     throw NonFiniteLossError(step: step, term: "matching cost (the predictions are not finite)", value: .nan)

@@ -14,6 +14,7 @@ extension RetinaNetModel {
   func detections(_ levels: [RetinaNetLevelOutput], paddedSize: (height: Int, width: Int), imageSizes: [(height: Int, width: Int)])
     -> [(boxes: Tensor, scores: Tensor, labels: Tensor)]
   {
+    let levels = levels.map(\.inFloat32)
     let anchorsPerLevel = anchors(for: levels, paddedSize: paddedSize)
     let classes = config.classCount
     return imageSizes.enumerated().map { image, size in

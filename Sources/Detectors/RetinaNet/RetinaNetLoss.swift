@@ -14,6 +14,7 @@ extension RetinaNetModel {
   func levelLosses(
     _ levels: [RetinaNetLevelOutput], paddedSize: (height: Int, width: Int), imageSizes: [(height: Int, width: Int)], targets: [MatchTarget]
   ) -> [[String: Tensor]] {
+    let levels = levels.map(\.inFloat32)
     let batch = levels[0].logits.size(0)
     let anchorsPerLevel = anchors(for: levels, paddedSize: paddedSize)
     let counts = anchorsPerLevel.map { $0.size(0) }

@@ -61,6 +61,13 @@ public struct RetinaNetLevelOutput: @unchecked Sendable {
   public var deltas: Tensor
   public var confidence: Tensor?
 
+  /// The outputs in float32 (under mixed precision the heads hand over bfloat16), for losses and post-processing.
+  var inFloat32: RetinaNetLevelOutput {
+    var copy = self
+    (copy.logits, copy.deltas, copy.confidence) = (logits.to(.float32), deltas.to(.float32), confidence?.to(.float32))
+    return copy
+  }
+
   /// Flattened as the anchors are: `[batch, H·W·A, width]` (position-major, anchor-minor).
   static func flatten(_ map: Tensor, width: Int) -> Tensor {
     map.permuted(0, 2, 3, 1).reshaped(map.size(0), -1, width)
