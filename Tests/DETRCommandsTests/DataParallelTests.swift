@@ -24,7 +24,7 @@ import Training
 
     init(_ arguments: [String], environment: [String: String] = [:], log: URL) throws {
       self.log = log
-      FileManager.default.createFile(atPath: log.path, contents: nil)
+      _ = FileManager.default.createFile(atPath: log.path, contents: nil)
       let handle = try FileHandle(forWritingTo: log)
       process.executableURL = KillAndResumeTests.detr
       process.arguments = arguments
