@@ -65,7 +65,7 @@ public struct BackboneConfig: Codable, Sendable, Equatable {
   func makeResNet(normalizationEpsilon: Double = 1e-5) -> ResNet {
     ResNet(
       blocksPerStage: blocksPerStage, stemChannels: stemChannels, stageChannels: stageChannels, bottleneck: bottleneck,
-      dilateLastStage: dilation, normalizationEpsilon: normalizationEpsilon)
+      dilateLastStage: dilation, frozenNormalization: frozenNormalization, normalizationEpsilon: normalizationEpsilon)
   }
 
   enum CodingKeys: String, CodingKey {

@@ -127,7 +127,9 @@ open class Module {
     var toCopy: [(Tensor, Tensor)] = []
     for (key, tensor) in own {
       guard let value = stateDict[key] else {
-        if !givenTensors.contains(ObjectIdentifier(tensor)) { report.missing.append(key) }
+        // As PyTorch's batch norm, a state dict without `num_batches_tracked` (older files, frozen batch
+        // norm's layout) loads, the count staying as it is.
+        if !givenTensors.contains(ObjectIdentifier(tensor)) && !key.hasSuffix("num_batches_tracked") { report.missing.append(key) }
         continue
       }
       if value.shape != tensor.shape {

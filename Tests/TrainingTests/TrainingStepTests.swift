@@ -144,13 +144,15 @@ import TorchTestSupport
     config.classCount = 3
     let detector = withSeededGenerator(0) { DINOModel(config: config) }
     let groups = parameterGroups(of: detector, recipe: .reference(for: .dino))
-    // The backbone's norms are frozen batch norms here (BackboneConfig.makeResNet), without parameters.
-    #expect(groups.map(\.learningRate) == [1e-4, 1e-4, 1e-5])
-    #expect(groups.map(\.weightDecay) == [1e-4, 0, 1e-4])
+    // The small preset trains its backbone's batch norm (frozen_batch_norm false): its norms join the
+    // backbone's rate without weight decay, as detrex's norm rule puts every norm.
+    #expect(groups.map(\.learningRate) == [1e-4, 1e-4, 1e-5, 1e-5])
+    #expect(groups.map(\.weightDecay) == [1e-4, 0, 1e-4, 0])
     let names = groups.map { Set($0.parameters.map(\.name)) }
     #expect(names[1].contains("transformer.encoder.layers.0.norms.0.weight") && names[1].contains("neck.convs.0.norm.bias"))
     #expect(names[0].contains("transformer.tgt_embed.weight") && names[0].contains("label_enc.weight"))
     #expect(names[2].contains("backbone.conv1.weight") && names[2].contains("backbone.layer4.0.conv2.weight"))
+    #expect(names[3].contains("backbone.bn1.weight") && names[3].contains("backbone.layer4.0.bn2.bias"))
     #expect(names.reduce(0) { $0 + $1.count } == detector.trainableParameters().count)
   }
 }
