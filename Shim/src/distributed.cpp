@@ -66,20 +66,23 @@ std::vector<uint8_t> bytes(const std::string &text) { return std::vector<uint8_t
 // rank 0's, and a mismatch fails at once naming both values.
 void check_world_sizes(c10d::Store &store, int rank, int world_size, std::chrono::milliseconds timeout) {
   const std::string prefix = "swift-detr/world-size/";
-  store.set(prefix + std::to_string(rank), bytes(std::to_string(world_size)));
   auto read = [&](int other) {
     store.wait({prefix + std::to_string(other)}, timeout);
     auto value = store.get(prefix + std::to_string(other));
     return std::stoi(std::string(value.begin(), value.end()));
   };
+  auto publish = [&] { store.set(prefix + std::to_string(rank), bytes(std::to_string(world_size))); };
   if (rank == 0) {
+    publish();
     for (int other = 1; other < world_size; ++other) {
       int theirs = read(other);
       TORCH_CHECK(theirs == world_size, "rank ", other, " was started with WORLD_SIZE=", theirs, " and rank 0 with ", world_size,
                   ": start every worker with the same WORLD_SIZE");
     }
   } else {
+    // Read rank 0's before publishing: rank 0 may stop (and its store with it) as soon as it reads ours.
     int ranks = read(0);
+    publish();
     TORCH_CHECK(ranks == world_size, "this rank (", rank, ") was started with WORLD_SIZE=", world_size, " and rank 0 with ", ranks,
                 ": start every worker with the same WORLD_SIZE");
   }
