@@ -86,6 +86,7 @@ struct BenchmarkCommand: ParsableCommand {
       try WorkerLauncher(count: nprocPerNode, arguments: WorkerLauncher.workerArguments(Array(CommandLine.arguments.dropFirst()))).run()
       return
     }
+    if worker != nil { WorkerLauncher.stopsWithItsLauncher() }
     let group = try worker.flatMap { $0.worldSize > 1 ? try $0.join(backend: .gloo, timeout: .seconds(600)) : nil }
     ProcessGroup.current = group
     defer { ProcessGroup.current = nil }

@@ -9,6 +9,7 @@ extension ProcessGroup.Backend: ExpressibleByArgument {}
 /// resumed run's settings, checks that every rank was given the same settings, and trains its shard.
 extension TrainCommand {
   func runAsWorker(_ worker: WorkerEnvironment) throws {
+    WorkerLauncher.stopsWithItsLauncher()
     let group = try worker.join(backend: backend, timeout: .seconds(distributedTimeout))
     let isMain = worker.rank == 0
     // Every rank must be given the same settings (torchrun runs one command line everywhere).

@@ -2,8 +2,12 @@ import Foundation
 
 /// `--nproc-per-node N`: starts N workers of the same command on this machine, as torchrun does (the
 /// same environment variables, a free port on the loopback address), and watches them. When one
-/// fails the others are stopped and the failure is reported naming its rank.
+/// fails the others are stopped and the failure is reported naming its rank. SIGINT and SIGTERM to the
+/// launcher go on to the workers (each runs in a process group of its own, so a terminal's Ctrl-C
+/// reaches only the launcher); a worker stops by itself if the launcher dies (`stopsWithItsLauncher`).
 struct WorkerLauncher {
+  /// Set in each worker's environment: the launcher's pid.
+  static let launcherVariable = "SWIFT_DETR_LAUNCHER_PID"
   let count: Int
   /// The command line of a worker: this one without `--nproc-per-node`.
   let arguments: [String]
@@ -73,6 +77,7 @@ struct WorkerLauncher {
       variables["LOCAL_WORLD_SIZE"] = "\(count)"
       variables["MASTER_ADDR"] = environment["MASTER_ADDR"] ?? "127.0.0.1"
       variables["MASTER_PORT"] = "\(port)"
+      variables[Self.launcherVariable] = "\(getpid())"
       if variables["OMP_NUM_THREADS"] == nil { variables["OMP_NUM_THREADS"] = "\(threadsPerWorker)" }
       worker.environment = variables
       do {
@@ -83,7 +88,31 @@ struct WorkerLauncher {
       }
       workers.append(worker)
     }
+    // Signals to the launcher go on to the workers, which stop; the launcher then reports how.
+    final class Received: @unchecked Sendable {
+      private let lock = NSLock()
+      private var number: Int32?
+      var value: Int32? { lock.withLock { number } }
+      func set(_ value: Int32) { lock.withLock { number = value } }
+    }
+    let received = Received()
+    let pids = workers.map(\.processIdentifier)
+    let signals = [SIGINT, SIGTERM].map { number in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler {
+        received.set(number)
+        for pid in pids { kill(pid, number) }
+      }
+      source.resume()
+      return source
+    }
+    defer { signals.forEach { $0.cancel() } }
     while true {
+      if let number = received.value {
+        stopAll()
+        throw CommandFailure("stopped by \(number == SIGINT ? "SIGINT" : "SIGTERM"): the workers were stopped. Continue with --resume")
+      }
       if let failed = workers.indices.first(where: { !workers[$0].isRunning && !Self.succeeded(workers[$0]) }) {
         let worker = workers[failed]
         let how = Self.describeExit(worker)
@@ -94,6 +123,20 @@ struct WorkerLauncher {
       if workers.allSatisfy({ !$0.isRunning }) { return }
       Thread.sleep(forTimeInterval: 0.1)
     }
+  }
+
+  /// In a worker the launcher started: ask the kernel to send SIGKILL when the launcher dies (even by
+  /// SIGKILL), so that no worker is left training alone.
+  static func stopsWithItsLauncher() {
+    guard let text = ProcessInfo.processInfo.environment[launcherVariable], let launcher = Int32(text) else { return }
+    // prctl(PR_SET_PDEATHSIG, SIGKILL): Glibc's Swift module leaves <sys/prctl.h> out, so it is looked up.
+    typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
+    let setParentDeathSignal: Int32 = 1
+    if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prctl") {
+      _ = unsafeBitCast(symbol, to: Prctl.self)(setParentDeathSignal, UInt(SIGKILL), 0, 0, 0)
+    }
+    // The launcher may have died before the call: then this process already has another parent.
+    if getppid() != launcher { exit(1) }
   }
 
   static func succeeded(_ worker: Process) -> Bool {

@@ -200,6 +200,30 @@ import Training
     for child in children { #expect(kill(child, 0) != 0, "every worker is gone") }
   }
 
+  /// Ctrl-C (SIGINT) to the launcher stops every worker and the launcher says so; a launcher killed
+  /// outright (SIGKILL) takes its workers with it (the kernel's parent-death signal): no worker is left.
+  @Test func theLauncherForwardsSignalsAndTakesItsWorkersAlong() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("dp-signals-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let common = try Self.dataset(in: root) + ["--batch-size", "2", "--epochs", "40", "--max-iterations", "400", "--nproc-per-node", "2"]
+    for signal in [SIGINT, SIGKILL] {
+      let run = root.appendingPathComponent("run-\(signal)")
+      let launcher = try Worker(common + ["--output", run.path], log: root.appendingPathComponent("launcher-\(signal).log"))
+      KillAndResumeTests.waitForCheckpoint(in: run, atStep: 1)
+      let pid = launcher.process.processIdentifier
+      let children = try String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8).split(separator: " ").compactMap { Int32($0) }
+      #expect(children.count == 2)
+      kill(pid, signal)
+      let finished = launcher.finish(within: 60)
+      if signal == SIGINT {
+        #expect(finished.status == 1 && finished.output.contains("stopped by SIGINT"), "\(finished.output.suffix(300))")
+      }
+      let deadline = Date().addingTimeInterval(20)
+      while children.contains(where: { kill($0, 0) == 0 }) && Date() < deadline { usleep(50_000) }
+      for child in children { #expect(kill(child, 0) != 0, "worker \(child) outlived its launcher (signal \(signal))") }
+    }
+  }
+
   /// Runs that cannot start say why in one line, without waiting for the timeout where it can be told at once.
   @Test func workersThatCannotStartSayWhy() throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("dp-errors-\(UUID())")
