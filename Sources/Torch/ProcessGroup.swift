@@ -127,12 +127,7 @@ public final class ProcessGroup: @unchecked Sendable {
       let flat = group.count == 1 && group[0].isContiguous ? group[0] : Tensor.cat(group.map { $0.reshaped([-1]) })
       try collective(flat)
       guard flat !== group[0] else { continue }
-      var offset = 0
-      for tensor in group {
-        let count = tensor.elementCount
-        tensor.copy(from: flat[offset..<(offset + count)].view(tensor.shape))
-        offset += count
-      }
+      for (tensor, piece) in zip(group, flat.unflattened(into: group.map(\.shape))) { tensor.copy(from: piece) }
     }
   }
 

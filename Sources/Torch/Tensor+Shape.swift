@@ -62,6 +62,13 @@ extension Tensor {
   }
 
   /// At most `count` nearly equal pieces along `dim`.
+  /// This 1-D tensor cut into consecutive pieces viewed in `shapes` (the inverse of concatenating
+  /// flattened tensors of those shapes); the pieces share its storage.
+  public func unflattened(into shapes: [[Int]]) -> [Tensor] {
+    let counts = shapes.map { $0.reduce(1, *) }
+    return zip(split(sizes: counts), shapes).map { $0.view($1) }
+  }
+
   public func chunked(_ count: Int, dim: Int = 0) -> [Tensor] {
     produceList("chunk", self) { ctorch_chunk(handle, Int64(count), Int64(dim), $0, $1) }
   }

@@ -40,7 +40,7 @@ public final class DataParallel {
 
   /// Sums of per-rank numbers (the loss terms, images), on every rank.
   func sum(_ values: [Double]) throws -> [Double] {
-    let tensor = Tensor(values, shape: [values.count]).to(.float64)
+    let tensor = Tensor(values, shape: [values.count])
     try group.allReduce([tensor])
     return tensor.asArray(Double.self)
   }

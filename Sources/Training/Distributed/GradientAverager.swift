@@ -49,12 +49,8 @@ public final class GradientAverager {
     for (work, flat, bucket) in pending {
       try work.wait()
       flat /= divisor
-      var offset = 0
-      for parameter in bucket {
-        let count = parameter.elementCount
-        let averaged = flat[offset..<(offset + count)].view(parameter.shape)
+      for (parameter, averaged) in zip(bucket, flat.unflattened(into: bucket.map(\.shape))) {
         if let grad = parameter.grad { grad.copy(from: averaged) } else { parameter.grad = averaged.clone() }
-        offset += count
       }
     }
     lastSeconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
