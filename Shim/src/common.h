@@ -55,6 +55,7 @@ at::Device device(int32_t type, int32_t index);
 at::Scalar scalar(ctorch_scalar value);
 ctorch_scalar from_scalar(const at::Scalar &value);
 c10::optional<at::Generator> generator(ctorch_generator handle);
+c10::optional<at::Generator> generator(ctorch_generator handle, int32_t device_type);
 /// The calling thread's generator (ctorch_set_thread_generator), else libtorch's default CPU one.
 at::Generator current_cpu_generator();
 

@@ -12,6 +12,9 @@
 #include <vector>
 
 #include "common.h"
+#if defined(CTORCH_WITH_CUDA)
+#include "deformable_attention_cuda.h"
+#endif
 
 using namespace ctorch;
 
@@ -282,6 +285,13 @@ struct FusedDeformableAttention : public torch::autograd::Function<FusedDeformab
     auto loc = locations.contiguous();
     auto att = weights.contiguous();
     auto g = geometry(shapes, starts);
+    context->save_for_backward({v, shapes, starts, loc, att});
+#if defined(CTORCH_WITH_CUDA)
+    if (v.is_cuda()) {
+      auto out = ctorch::cuda::deformable_attention_forward(v, g.heights, g.widths, g.starts, loc, att);
+      return out.view({v.size(0), loc.size(1), v.size(2) * v.size(3)});
+    }
+#endif
     auto out = at::empty({v.size(0), loc.size(1), v.size(2), v.size(3)}, v.options());
     AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "fused_deformable_attention", [&] {
       // 32 channels per head: 256 wide with 8 heads (the references) or 128 with 4 (the small preset).
@@ -291,7 +301,6 @@ struct FusedDeformableAttention : public torch::autograd::Function<FusedDeformab
         forward_kernel<scalar_t, 0>(v, g, loc, att, out);
       }
     });
-    context->save_for_backward({v, shapes, starts, loc, att});
     return out.view({v.size(0), loc.size(1), v.size(2) * v.size(3)});
   }
 
@@ -302,6 +311,13 @@ struct FusedDeformableAttention : public torch::autograd::Function<FusedDeformab
     auto &loc = saved[3];
     auto &att = saved[4];
     auto grad_out = grads[0].contiguous();
+#if defined(CTORCH_WITH_CUDA)
+    if (v.is_cuda()) {
+      auto result = ctorch::cuda::deformable_attention_backward(v, g.heights, g.widths, g.starts, loc, att,
+                                                                grad_out.view({v.size(0), loc.size(1), v.size(2), v.size(3)}));
+      return {result[0], at::Tensor(), at::Tensor(), result[1], result[2]};
+    }
+#endif
     auto value_by_head = v.permute({0, 2, 1, 3}).contiguous();
     auto grad_by_head = at::zeros_like(value_by_head);
     auto grad_locations = at::empty_like(loc);
@@ -320,11 +336,22 @@ struct FusedDeformableAttention : public torch::autograd::Function<FusedDeformab
 
 }  // namespace
 
+extern "C" bool ctorch_fused_deformable_attention_available(int32_t device_type) {
+#if defined(CTORCH_WITH_CUDA)
+  if (device_type == CTORCH_CUDA) return true;
+#endif
+  return device_type == CTORCH_CPU;
+}
+
 extern "C" ctorch_status ctorch_fused_deformable_attention(ctorch_tensor value, ctorch_tensor shapes, ctorch_tensor starts,
                                                            ctorch_tensor locations, ctorch_tensor weights, ctorch_tensor *out) {
   return guarded([&] {
     const auto &v = unwrap(value);
-    TORCH_CHECK(v.device().is_cpu(), "the fused deformable attention runs on the CPU; use the composed version on other devices");
+    TORCH_CHECK(ctorch_fused_deformable_attention_available(v.device().is_cuda() ? CTORCH_CUDA : v.device().is_cpu() ? CTORCH_CPU : -1),
+                "this shim's fused deformable attention does not run on ", v.device(),
+                " (CUDA needs a shim built with a CUDA compiler); use the composed version");
+    TORCH_CHECK(unwrap(locations).device() == v.device() && unwrap(weights).device() == v.device(),
+                "fused deformable attention: value, locations and weights must be on one device");
     TORCH_CHECK(v.dim() == 4 && unwrap(locations).dim() == 6 && unwrap(weights).dim() == 5,
                 "fused deformable attention: value [B, S, M, D], locations [B, Q, M, L, P, 2], weights [B, Q, M, L, P]");
     // Under mixed precision the projections hand over bfloat16 or float16: sampling and the weighted sum

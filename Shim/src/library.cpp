@@ -1,4 +1,7 @@
 // Library information, errors, generators, tensor properties and creation.
+#if defined(CTORCH_WITH_CUDA)
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -104,6 +107,13 @@ c10::optional<at::Generator> generator(ctorch_generator handle) {
   return handle->generator;
 }
 
+c10::optional<at::Generator> generator(ctorch_generator handle, int32_t device_type) {
+  // The thread's generator is a CPU one: draws on another device that name none use that device's
+  // default generator (seeded by ctorch_manual_seed). A handle named explicitly is passed on as is.
+  if (handle == nullptr && device_type != CTORCH_CPU) return c10::nullopt;
+  return generator(handle);
+}
+
 at::Generator current_cpu_generator() {
   return thread_generator.has_value() ? *thread_generator : at::detail::getDefaultCPUGenerator();
 }
@@ -146,8 +156,31 @@ void ctorch_set_keep_freed_memory(bool keep) {
 }
 void ctorch_manual_seed(uint64_t seed) {
   auto generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  generator.set_current_seed(seed);
+  {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_current_seed(seed);
+  }
+  // Each GPU's default generator too (dropout and other draws on CUDA tensors use them).
+  if (at::hasCUDA()) {
+    for (c10::DeviceIndex index = 0; index < at::detail::getCUDAHooks().deviceCount(); ++index) {
+      auto cuda = at::globalContext().defaultGenerator(at::Device(at::kCUDA, index));
+      std::lock_guard<std::mutex> lock(cuda.mutex());
+      cuda.set_current_seed(seed);
+    }
+  }
+}
+int64_t ctorch_cuda_peak_allocated_bytes(int32_t index) {
+#if defined(CTORCH_WITH_CUDA)
+  if (!ctorch_cuda_is_available()) return -1;
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
+  return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+#else
+  (void)index;
+  return -1;
+#endif
+}
+void ctorch_cuda_synchronize(int32_t index) {
+  if (ctorch_cuda_is_available()) at::detail::getCUDAHooks().deviceSynchronize(static_cast<c10::DeviceIndex>(index));
 }
 
 ctorch_status ctorch_generator_new(uint64_t seed, ctorch_generator *out) {
@@ -190,7 +223,9 @@ int64_t ctorch_tensor_strides(ctorch_tensor t, int64_t *strides, int64_t capacit
   return static_cast<int64_t>(values.size());
 }
 int32_t ctorch_tensor_dtype(ctorch_tensor t) { return dtype_code(t->tensor.scalar_type()); }
-int32_t ctorch_tensor_device_type(ctorch_tensor t) { return t->tensor.is_cuda() ? CTORCH_CUDA : CTORCH_CPU; }
+int32_t ctorch_tensor_device_type(ctorch_tensor t) {
+  return t->tensor.is_cuda() ? CTORCH_CUDA : CTORCH_CPU;
+}
 int32_t ctorch_tensor_device_index(ctorch_tensor t) { return t->tensor.is_cuda() ? t->tensor.device().index() : -1; }
 int64_t ctorch_tensor_numel(ctorch_tensor t) { return t->tensor.numel(); }
 bool ctorch_tensor_is_contiguous(ctorch_tensor t) { return t->tensor.is_contiguous(); }
@@ -247,28 +282,38 @@ ctorch_status ctorch_random(int32_t kind, const int64_t *sizes, int64_t count, i
                             ctorch_generator gen, ctorch_tensor *out) {
   return guarded([&] {
     auto o = options(dtype, dt, di);
-    *out = wrap(kind == 1 ? at::randn(shape(sizes, count), generator(gen), o) : at::rand(shape(sizes, count), generator(gen), o));
+    *out = wrap(kind == 1 ? at::randn(shape(sizes, count), generator(gen, dt), o) : at::rand(shape(sizes, count), generator(gen, dt), o));
   });
 }
 ctorch_status ctorch_randint(int64_t low, int64_t high, const int64_t *sizes, int64_t count, int32_t dtype, int32_t dt, int32_t di,
                              ctorch_generator gen, ctorch_tensor *out) {
-  return guarded([&] { *out = wrap(at::randint(low, high, shape(sizes, count), generator(gen), options(dtype, dt, di))); });
+  return guarded([&] { *out = wrap(at::randint(low, high, shape(sizes, count), generator(gen, dt), options(dtype, dt, di))); });
 }
 ctorch_status ctorch_randperm(int64_t n, int32_t dt, int32_t di, ctorch_generator gen, ctorch_tensor *out) {
-  return guarded([&] { *out = wrap(at::randperm(n, generator(gen), options(CTORCH_INT64, dt, di))); });
+  return guarded([&] { *out = wrap(at::randperm(n, generator(gen, dt), options(CTORCH_INT64, dt, di))); });
 }
 ctorch_status ctorch_to(ctorch_tensor t, int32_t dtype, int32_t dt, int32_t di, bool copy, ctorch_tensor *out) {
   return guarded([&] { *out = wrap(unwrap(t).to(device(dt, di), scalar_type(dtype), false, copy)); });
 }
+ctorch_status ctorch_to_device_async(ctorch_tensor t, int32_t dt, int32_t di, ctorch_tensor *out) {
+  return guarded([&] { *out = wrap(unwrap(t).to(device(dt, di), /*non_blocking=*/true)); });
+}
+ctorch_status ctorch_pin_memory(ctorch_tensor t, ctorch_tensor *out) {
+  return guarded([&] {
+    auto &tensor = unwrap(t);
+    // Page-locked memory needs a GPU runtime; without one the tensor is returned as it is.
+    *out = wrap(ctorch_cuda_is_available() && tensor.is_cpu() ? tensor.pin_memory() : tensor);
+  });
+}
 
 ctorch_status ctorch_uniform_(ctorch_tensor t, double low, double high, ctorch_generator gen) {
   return guarded([&] {
-    unwrap(t).uniform_(low, high, generator(gen));
+    unwrap(t).uniform_(low, high, generator(gen, unwrap(t).is_cpu() ? CTORCH_CPU : CTORCH_CUDA));
   });
 }
 ctorch_status ctorch_normal_(ctorch_tensor t, double mean, double std, ctorch_generator gen) {
   return guarded([&] {
-    unwrap(t).normal_(mean, std, generator(gen));
+    unwrap(t).normal_(mean, std, generator(gen, unwrap(t).is_cpu() ? CTORCH_CPU : CTORCH_CUDA));
   });
 }
 ctorch_status ctorch_fill_(ctorch_tensor t, ctorch_scalar value) {

@@ -61,6 +61,11 @@ const char *ctorch_last_error(void);
 const char *ctorch_libtorch_version(void);
 bool ctorch_cuda_is_available(void);
 int32_t ctorch_cuda_device_count(void);
+/* The most memory libtorch's allocator has held for tensors on a GPU since the process began, in bytes;
+   -1 without CUDA or when the shim was built without the CUDA toolkit's headers. */
+int64_t ctorch_cuda_peak_allocated_bytes(int32_t index);
+/* Waits for all work queued on a GPU (no-op without CUDA). */
+void ctorch_cuda_synchronize(int32_t index);
 void ctorch_set_num_threads(int32_t count);
 int32_t ctorch_get_num_threads(void);
 /* How many threads the shim's own kernels (fused attention, dropout, max pool) run a large loop on:
@@ -128,6 +133,11 @@ ctorch_status ctorch_randint(int64_t low, int64_t high, const int64_t *sizes, in
                              int32_t device_index, ctorch_generator generator, ctorch_tensor *out);
 ctorch_status ctorch_randperm(int64_t n, int32_t device_type, int32_t device_index, ctorch_generator generator, ctorch_tensor *out);
 ctorch_status ctorch_to(ctorch_tensor tensor, int32_t dtype, int32_t device_type, int32_t device_index, bool copy, ctorch_tensor *out);
+/* A copy on another device that may still be in flight when this returns (from pinned memory to a GPU,
+   ordered on the device's current stream); the tensor itself when it is there already. */
+ctorch_status ctorch_to_device_async(ctorch_tensor tensor, int32_t device_type, int32_t device_index, ctorch_tensor *out);
+/* A copy in page-locked memory, which a GPU copies from asynchronously; the tensor itself without a GPU. */
+ctorch_status ctorch_pin_memory(ctorch_tensor tensor, ctorch_tensor *out);
 
 /* In-place initialisation and assignment (run without recording autograd history). */
 ctorch_status ctorch_uniform_(ctorch_tensor tensor, double low, double high, ctorch_generator generator);
@@ -275,6 +285,9 @@ ctorch_status ctorch_regression_loss(int32_t op, ctorch_tensor input, ctorch_ten
    and weights: value [B, S, M, D], shapes int64 [L, 2] (height, width), starts int64 [L],
    locations [B, Q, M, L, P, 2] (x, y in [0, 1]), weights [B, Q, M, L, P] -> [B, Q, M * D]. Samples
    are bilinear with zeros outside each map (grid_sample's align_corners=false convention). */
+/* Whether ctorch_fused_deformable_attention runs on a device type (CPU always; CUDA when the shim was
+   built with a CUDA compiler). */
+bool ctorch_fused_deformable_attention_available(int32_t device_type);
 ctorch_status ctorch_fused_deformable_attention(ctorch_tensor value, ctorch_tensor shapes, ctorch_tensor starts, ctorch_tensor locations,
                                                 ctorch_tensor weights, ctorch_tensor *out);
 

@@ -64,6 +64,9 @@ struct BenchmarkCommand: ParsableCommand {
   @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
   var precision: Precision = .fp32
 
+  @Option(help: deviceHelp)
+  var device: Device?
+
   func validate() throws {
     guard imageSize >= 32 else { throw ValidationError("--image-size must be at least 32, got \(imageSize)") }
     if let imageWidth, imageWidth < 32 { throw ValidationError("--image-width must be at least 32, got \(imageWidth)") }
@@ -87,7 +90,10 @@ struct BenchmarkCommand: ParsableCommand {
       return
     }
     if worker != nil { WorkerLauncher.stopsWithItsLauncher() }
-    let group = try worker.flatMap { $0.worldSize > 1 ? try $0.join(backend: .gloo, timeout: .seconds(600)) : nil }
+    let device = try Device.resolve(self.device, localRank: worker.flatMap { $0.worldSize > 1 ? $0.localRank : nil })
+    let group = try worker.flatMap {
+      $0.worldSize > 1 ? try $0.join(backend: device.isCUDA ? .nccl : .gloo, timeout: .seconds(600)) : nil
+    }
     ProcessGroup.current = group
     defer { ProcessGroup.current = nil }
     let isMain = (group?.rank ?? 0) == 0
@@ -97,13 +103,17 @@ struct BenchmarkCommand: ParsableCommand {
       try weights.map { try DetectorCheckpoint.load(URL(fileURLWithPath: $0)).detector }
       ?? ModelChoice(kind: model, preset: preset, configFile: config, overrides: overrides).makeDetector()
     let width = imageWidth ?? imageSize
+    detector.to(device: device)
     if train {
       detector.train()
       if freezeBackbone { detector.backboneNetwork?.freeze() }
     }
     let memoryBound = MemoryEstimate.lowerBound(for: detector, batch: batchSize, height: imageSize, width: width, training: train)
-    try memoryBound.check("batch \(batchSize) at \(imageSize)×\(width)\(train ? ", training" : "")", advice: "lower --image-size or --batch-size")
-    let images = Tensor.randn([batchSize, 3, imageSize, width])
+    if !device.isCUDA {
+      try memoryBound.check("batch \(batchSize) at \(imageSize)×\(width)\(train ? ", training" : "")", advice: "lower --image-size or --batch-size")
+    }
+    // Drawn on the CPU (the same images on every device), then moved.
+    let images = Tensor.randn([batchSize, 3, imageSize, width]).to(device: device)
     let step: () throws -> Void
     var phases: [[(name: String, milliseconds: Double)]] = []
     var allReduceAlone: [Double] = []
@@ -120,10 +130,10 @@ struct BenchmarkCommand: ParsableCommand {
       let targets = (0..<batchSize).map { _ in
         MatchTarget(labels: Tensor([0, 1] as [Int]), boxes: Tensor([0.3, 0.3, 0.2, 0.2, 0.6, 0.6, 0.3, 0.4] as [Float], shape: [2, 4]))
       }
-      let batch = DetectorBatch(unpaddedImages: images, targets: targets)
+      let batch = DetectorBatch(unpaddedImages: images, targets: targets).to(device: device)
       step = {
-        var clock = PhaseClock()
-        let loss = try precision.run { try detector.losses(for: batch) }
+        var clock = PhaseClock(device: device)
+        let loss = try precision.run(on: device) { try detector.losses(for: batch) }
         _ = loss.total.item(Float.self)
         clock.lap("forward, matching and loss")
         optimizer.zeroGrad()
@@ -144,12 +154,12 @@ struct BenchmarkCommand: ParsableCommand {
       let batch = DetectorBatch(unpaddedImages: images)
       if let staged = detector as? any StagedDetector {
         step = {
-          var clock = PhaseClock()
-          withInferenceMode { precision.run { _ = staged.detect(batch, lap: { clock.lap($0) }) } }
+          var clock = PhaseClock(device: device)
+          withInferenceMode { precision.run(on: device) { _ = staged.detect(batch, lap: { clock.lap($0) }) } }
           phases.append(clock.laps)
         }
       } else {
-        step = { withInferenceMode { precision.run { _ = detector.detect(batch) } } }
+        step = { withInferenceMode { precision.run(on: device) { _ = detector.detect(batch) } } }
       }
     }
     for _ in 0..<2 { try step() }
@@ -159,6 +169,7 @@ struct BenchmarkCommand: ParsableCommand {
     for _ in 0..<iterations {
       let start = DispatchTime.now().uptimeNanoseconds
       try step()
+      device.synchronize()
       times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }
     let sorted = times.sorted()
@@ -166,16 +177,21 @@ struct BenchmarkCommand: ParsableCommand {
     let p95 = sorted[Swift.min(sorted.count - 1, Int((Double(sorted.count) * 0.95).rounded(.up)) - 1)]
     let throughput = Double(batchSize * worldSize) / (times.reduce(0, +) / Double(times.count) / 1000)
     let peak = ProcessMemory.peakResidentMiB
+    let gpuPeak = device.isCUDA ? Torch.cudaPeakAllocatedMiB(device) : nil
     let phaseMedians = PhaseClock.medians(of: phases)
     guard isMain else { return }
     let what = train ? "training step" : "inference"
     let parameterCount = detector.parameters().reduce(0) { $0 + $1.elementCount }
     print(
       "\(detector.kind.rawValue) \(weights ?? config ?? preset) (\(String(format: "%.2f", Double(parameterCount) / 1e6)) M parameters), \(what), "
-        + "batch \(batchSize), \(imageSize)x\(width) (height x width), \(precision.rawValue), \(Torch.threadCount) threads"
+        + "batch \(batchSize), \(imageSize)x\(width) (height x width), \(precision.rawValue), on \(device), \(Torch.threadCount) threads"
         + (worldSize > 1 ? " in each of \(worldSize) processes (global batch \(batchSize * worldSize))" : ""))
     print(String(format: "latency p50 %.1f ms, p95 %.1f ms; %.2f images/s; peak resident memory %.0f MiB", p50, p95, throughput, peak))
-    print("memory needed: \(memoryBound) by the up-front estimate")
+    if let gpuPeak {
+      print(String(format: "peak GPU memory allocated by libtorch: %.0f MiB", gpuPeak))
+    } else {
+      print("memory needed: \(memoryBound) by the up-front estimate")
+    }
     let allReduce = allReduceAlone.isEmpty ? nil : allReduceAlone.sorted()[allReduceAlone.count / 2]
     if let allReduce {
       print(
@@ -188,7 +204,7 @@ struct BenchmarkCommand: ParsableCommand {
     }
     if let jsonPath {
       let report: [String: Any] = [
-        "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "precision": precision.rawValue, "batch_size": batchSize,
+        "model": detector.kind.rawValue, "preset": weights ?? preset, "mode": train ? "train" : "inference", "precision": precision.rawValue, "device": device.description, "gpu_peak_allocated_mib": gpuPeak ?? 0, "batch_size": batchSize,
         "image_size": imageSize, "image_width": width, "threads": Torch.threadCount, "processes": worldSize,
         "all_reduce_ms_p50": allReduce ?? 0, "memory_lower_bound_mib": memoryBound.total / Double(1 << 20), "parameters": parameterCount, "latency_ms_p50": p50,
         "latency_ms_p95": p95,
@@ -203,11 +219,16 @@ struct BenchmarkCommand: ParsableCommand {
 }
 
 /// Wall time between successive points of one iteration, by phase name.
+/// On a GPU each lap first waits for the work queued so far, so that it is counted in its own phase.
 struct PhaseClock {
+  let device: Device
   private var last = DispatchTime.now().uptimeNanoseconds
   private(set) var laps: [(name: String, milliseconds: Double)] = []
 
+  init(device: Device = .cpu) { self.device = device }
+
   mutating func lap(_ name: String) {
+    device.synchronize()
     let now = DispatchTime.now().uptimeNanoseconds
     laps.append((name, Double(now - last) / 1e6))
     last = now

@@ -39,6 +39,9 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "With --weights, the forward pass's arithmetic: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
   var precision: Precision = .fp32
 
+  @Option(help: deviceHelp)
+  var device: Device?
+
   func validate() throws {
     guard imageScale.isFinite, imageScale >= 0.02, imageScale <= 8 else {
       throw ValidationError("--image-scale must be between 0.02 and 8 (1 is DETR's 800-pixel shorter side), got \(imageScale)")
@@ -99,7 +102,9 @@ struct EvaluateCommand: ParsableCommand {
 extension EvaluateCommand {
   /// Detections of the checkpoint on the ground truth's images (evaluation transform, batch 1).
   func runModel(groundTruth: GroundTruth) throws -> [DetectedBox] {
+    let device = try Device.resolve(self.device)
     let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights!))
+    loaded.detector.to(device: device)
     // The checkpoint's classes must be the ground truth's categories (by id), or every AP would be 0.
     let known = Set(loaded.categories.entries.map(\.id))
     let unknown = groundTruth.categories.filter { !known.contains($0.id) }

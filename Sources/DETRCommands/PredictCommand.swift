@@ -47,6 +47,9 @@ struct PredictCommand: ParsableCommand {
   @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
   var precision: Precision = .fp32
 
+  @Option(help: deviceHelp)
+  var device: Device?
+
   @Flag(name: .customLong("skip-bad-images"), help: "Leave out (and list) images that cannot be read instead of stopping.")
   var skipBadImages = false
 
@@ -62,6 +65,7 @@ struct PredictCommand: ParsableCommand {
   }
 
   func run() throws {
+    let device = try Device.resolve(self.device)
     let files = try Self.imageFiles(inputs)
     let ids = Self.imageIds(files)
     let root = Self.commonFolder(of: files)
@@ -82,7 +86,8 @@ struct PredictCommand: ParsableCommand {
       }
     }
     let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights))
-    if largest.width > 0 {
+    loaded.detector.to(device: device)
+    if largest.width > 0 && !device.isCUDA {
       try MemoryEstimate.lowerBound(for: loaded.detector, batch: 1, height: largest.height, width: largest.width, training: false).check(
         "\(largest.file), resized to \(largest.width)×\(largest.height)", advice: "lower --size (and --max-size)")
     }

@@ -125,8 +125,11 @@ struct TrainCommand: ParsableCommand {
       valueName: "N"))
   var nprocPerNode = 1
 
-  @Option(help: "The collectives' backend in a data-parallel run: gloo (CPU tensors) or nccl (CUDA tensors, with a CUDA libtorch). Default gloo.")
-  var backend: ProcessGroup.Backend = .gloo
+  @Option(help: "The collectives' backend in a data-parallel run: gloo (CPU tensors) or nccl (CUDA tensors, with a CUDA libtorch). Default: nccl on GPUs, else gloo.")
+  var backend: ProcessGroup.Backend?
+
+  @Option(help: deviceHelp)
+  var device: Device?
 
   @Option(
     name: .customLong("distributed-timeout"),
@@ -221,6 +224,7 @@ struct TrainCommand: ParsableCommand {
   /// Builds the data, the detector and the trainer, resumes when asked, and trains. In a data-parallel
   /// run (`group`) this process reads its shard, and only rank 0 prints.
   func train(recordingChanges changes: [[String: Any]], group: ProcessGroup? = nil) throws {
+    let device = try Device.resolve(self.device, localRank: group == nil ? nil : try WorkerEnvironment.current()?.localRank)
     let isMain = (group?.rank ?? 0) == 0
     func print(_ text: String) { if isMain { Swift.print(text) } }
     let (imageFolder, trainFile, validationFile, scale) = try dataset()
@@ -284,7 +288,9 @@ struct TrainCommand: ParsableCommand {
     let largest = train.samples.map {
       DETRTransform.outputSize(width: $0.width, height: $0.height, shorterSide: largestScale, maxSize: transform.maxSize)
     }.max { $0.width * $0.height < $1.width * $1.height }
-    if let largest {
+    // Weights (and with them the optimizer state and EMA the trainer makes) on the device; batches follow.
+    detector.to(device: device)
+    if let largest, !device.isCUDA {
       Trainer.prepareForTraining(detector, recipe: recipe)
       try MemoryEstimate.lowerBound(
         for: detector, batch: Swift.min(batchSize, train.samples.count), height: largest.height, width: largest.width, training: true

@@ -34,7 +34,7 @@ public struct AlignmentLoss: Sendable, Equatable, Codable {
   public func targets(logits: Tensor, boxes: Tensor, batchIndex: Tensor, queryIndex: Tensor, labels: Tensor, targetBoxes: Tensor)
     -> Tensor
   {
-    let soft = Tensor.zeros(logits.shape)
+    let soft = Tensor.zeros(logits.shape, device: logits.device)
     guard labels.size(0) > 0 else { return soft }
     let probability = logits.detached()[batchIndex, queryIndex, labels].sigmoid()
     let predicted = Boxes.centerToCorners(boxes.detached()[batchIndex, queryIndex])

@@ -95,11 +95,13 @@ public struct AnchorGenerator: Sendable, Equatable, Codable {
 
   /// A level's anchors `[h·w·A, 4]` (x0, y0, x1, y1) in pixels: the base anchors shifted to each cell's
   /// corner `(x · stride, y · stride)` (offset 0, as all three reference libraries).
-  public func anchors(level: Int, featureSize: (height: Int, width: Int), paddedSize: (height: Int, width: Int)) -> Tensor {
-    let base = Tensor(baseAnchors(level: level).flatMap { $0 }, shape: [anchorsPerLocation, 4])
+  public func anchors(
+    level: Int, featureSize: (height: Int, width: Int), paddedSize: (height: Int, width: Int), device: Device = .cpu
+  ) -> Tensor {
+    let base = Tensor(baseAnchors(level: level).flatMap { $0 }, shape: [anchorsPerLocation, 4]).to(device: device)
     let stride = stride(level: level, featureSize: featureSize, paddedSize: paddedSize)
-    let xs = (Tensor.arange(featureSize.width) * stride.x).to(.float32)
-    let ys = (Tensor.arange(featureSize.height) * stride.y).to(.float32)
+    let xs = (Tensor.arange(featureSize.width, device: device) * stride.x).to(.float32)
+    let ys = (Tensor.arange(featureSize.height, device: device) * stride.y).to(.float32)
     let shiftX = xs.view(1, -1).expanded(to: [featureSize.height, featureSize.width]).reshaped(-1)
     let shiftY = ys.view(-1, 1).expanded(to: [featureSize.height, featureSize.width]).reshaped(-1)
     let shifts = Tensor.stack([shiftX, shiftY, shiftX, shiftY], dim: 1)
@@ -108,14 +110,18 @@ public struct AnchorGenerator: Sendable, Equatable, Codable {
 
   /// Which anchors `[h·w·A]` of a level lie on cells of the image rather than the batch's padding
   /// (mmdet's valid flags: the image's size rounded up to a multiple of 32, in cells); all with torchvision.
-  public func validFlags(level: Int, featureSize: (height: Int, width: Int), imageSize: (height: Int, width: Int)) -> Tensor {
-    guard convention == .mmdet else { return Tensor.ones([featureSize.height * featureSize.width * anchorsPerLocation], dtype: .bool) }
+  public func validFlags(
+    level: Int, featureSize: (height: Int, width: Int), imageSize: (height: Int, width: Int), device: Device = .cpu
+  ) -> Tensor {
+    guard convention == .mmdet else {
+      return Tensor.ones([featureSize.height * featureSize.width * anchorsPerLocation], dtype: .bool, device: device)
+    }
     func padded(_ side: Int) -> Int { (side + 31) / 32 * 32 }
     let stride = strides[level]
     let validHeight = Swift.min((padded(imageSize.height) + stride - 1) / stride, featureSize.height)
     let validWidth = Swift.min((padded(imageSize.width) + stride - 1) / stride, featureSize.width)
-    let rows = (Tensor.arange(featureSize.height) .< validHeight).view(-1, 1)
-    let columns = (Tensor.arange(featureSize.width) .< validWidth).view(1, -1)
+    let rows = (Tensor.arange(featureSize.height, device: device) .< validHeight).view(-1, 1)
+    let columns = (Tensor.arange(featureSize.width, device: device) .< validWidth).view(1, -1)
     return (rows .& columns).reshaped(-1, 1).expanded(to: [featureSize.height * featureSize.width, anchorsPerLocation])
       .reshaped(-1)
   }

@@ -31,7 +31,8 @@ public struct BoxCoder: Sendable, Equatable, Codable {
     var boxes = Tensor.cat([centre - half, centre + half], dim: -1)
     if let size {
       let limit = Tensor([Float(size.width), Float(size.height), Float(size.width), Float(size.height)], shape: [4])
-      boxes = boxes.maximum(Tensor.zeros([4])).minimum(limit)
+        .to(dtype: boxes.dtype, device: boxes.device)
+      boxes = boxes.maximum(Tensor.zeros([4], dtype: boxes.dtype, device: boxes.device)).minimum(limit)
     }
     return boxes
   }

@@ -9,7 +9,7 @@ import Torch
 /// `boxes [..., n]` → `[..., n · featuresPerCoordinate]`, coordinates in input order, except that
 /// `swapXY` puts y's embedding before x's (detrex's `get_sine_pos_embed`, whose default it is).
 public func boxSineEmbedding(_ boxes: Tensor, featuresPerCoordinate: Int, temperature: Double = 10000, swapXY: Bool) -> Tensor {
-  let k = Tensor.arange(featuresPerCoordinate).to(.float32)
+  let k = Tensor.arange(featuresPerCoordinate, device: boxes.device).to(.float32)
   let frequencies = Tensor.pow(temperature, k.floorDivided(by: 2) * 2 / Double(featuresPerCoordinate))
   let angles = (boxes * (2 * Double.pi)).unsqueezed(dim: -1) / frequencies
   let rank = angles.rank
@@ -19,7 +19,7 @@ public func boxSineEmbedding(_ boxes: Tensor, featuresPerCoordinate: Int, temper
   if swapXY {
     let coordinates = embedded.size(-2)
     let order = [1, 0] + Array(2..<coordinates)
-    embedded = embedded.indexSelect(dim: rank - 2, index: Tensor(order, shape: [coordinates]))
+    embedded = embedded.indexSelect(dim: rank - 2, index: Tensor(order, shape: [coordinates]).to(device: boxes.device))
   }
   return embedded.flattened(from: rank - 2)
 }

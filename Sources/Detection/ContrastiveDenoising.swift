@@ -37,17 +37,19 @@ public struct ContrastiveDenoising: Sendable, Equatable {
     let count = copies * boxCount
     var labels = Tensor.cat(targets.map(\.labels)).to(.int64).repeated([copies])
     var boxes = Tensor.cat(targets.map { $0.boxes.to(.float32) }).repeated([copies, 1])
+    // The draws are made on the CPU (the same noise on every device for a seed), then moved.
+    let device = labels.device
     if labelNoiseRatio > 0 {
-      let draws = Tensor.rand([count])
+      let draws = Tensor.rand([count]).to(device: device)
       let chosen = (draws .< labelNoiseRatio * 0.5).nonzero().view(-1)
-      let replacements = Tensor.randint(0, classCount, [chosen.size(0)])
+      let replacements = Tensor.randint(0, classCount, [chosen.size(0)]).to(device: device)
       labels = labels.scattering(dim: 0, index: chosen, source: replacements)
     }
     if boxNoiseScale > 0 {
-      let signs = Tensor.randint(0, 2, [count, 4]).to(.float32) * 2 - 1
-      var magnitudes = Tensor.rand([count, 4])
+      let signs = Tensor.randint(0, 2, [count, 4]).to(dtype: .float32, device: device) * 2 - 1
+      var magnitudes = Tensor.rand([count, 4]).to(device: device)
       // Negatives (every second copy) move by [1, 2) half-sizes.
-      let negative = Tensor((0..<count).map { Float(($0 / boxCount) % 2) }, shape: [count, 1])
+      let negative = Tensor((0..<count).map { Float(($0 / boxCount) % 2) }, shape: [count, 1]).to(device: device)
       magnitudes = (magnitudes + negative) * signs
       let centers = boxes[.all, 0..<2]
       let halfSizes = boxes[.all, 2..<4] / 2
@@ -91,11 +93,12 @@ public struct DenoisingGroups: Sendable, Equatable {
         slots += (0..<count).map { copy * maxTargets + $0 }
       }
     }
-    let imageIndex = Tensor(images, shape: [images.count])
-    let slotIndex = Tensor(slots, shape: [slots.count])
-    let content = Tensor.zeros([batch, queryCount, dim])
+    let device = labelEmbedding.weight.device
+    let imageIndex = Tensor(images, shape: [images.count]).to(device: device)
+    let slotIndex = Tensor(slots, shape: [slots.count]).to(device: device)
+    let content = Tensor.zeros([batch, queryCount, dim], device: device)
     content[imageIndex, slotIndex] = labelEmbedding(noised.labels)
-    let boxLogits = Tensor.zeros([batch, queryCount, 4])
+    let boxLogits = Tensor.zeros([batch, queryCount, 4], device: device)
     boxLogits[imageIndex, slotIndex] = noised.boxes.inverseSigmoid(epsilon: 1e-3)
     return (content, boxLogits)
   }
@@ -103,8 +106,8 @@ public struct DenoisingGroups: Sendable, Equatable {
   /// The self-attention mask over `[denoising queries, matching queries]`, bool
   /// `[queryCount + matching, queryCount + matching]`, true where the row's query must not see the
   /// column's: matching queries see no denoising query, and each group sees no other group.
-  public func attentionMask(matchingQueries: Int) -> Tensor {
-    let position = Tensor.arange(queryCount + matchingQueries)
+  public func attentionMask(matchingQueries: Int, device: Device = .cpu) -> Tensor {
+    let position = Tensor.arange(queryCount + matchingQueries, device: device)
     let (row, column) = (position.view(-1, 1), position.view(1, -1))
     let group = position.floorDivided(by: 2 * maxTargets)
     let blocked = (row .>= queryCount) .| (group.view(-1, 1) .!= group.view(1, -1))

@@ -29,9 +29,23 @@ public struct DetectorBatch: @unchecked Sendable {
   public init(unpaddedImages images: Tensor, targets: [MatchTarget] = []) {
     let (batch, height, width) = (images.size(0), images.size(2), images.size(3))
     self.init(
-      images: images, paddingMask: Tensor.zeros([batch, height, width], dtype: .bool),
+      images: images, paddingMask: Tensor.zeros([batch, height, width], dtype: .bool, device: images.device),
       imageSizes: Array(repeating: (height, width), count: batch), targets: targets)
   }
 
   public var count: Int { images.size(0) }
+
+  /// The batch on `device`: images, mask and targets. With `pinned`, the images are first copied to
+  /// page-locked memory and every copy is asynchronous (ops queued after it on the GPU wait for it),
+  /// so the host can prepare the next batch meanwhile. The batch itself when it is there already.
+  public func to(device: Device, pinned: Bool = false) -> DetectorBatch {
+    guard images.device != device else { return self }
+    let asynchronous = pinned && device.isCUDA
+    func move(_ tensor: Tensor) -> Tensor { asynchronous ? tensor.pinned().to(device, nonBlocking: true) : tensor.to(device: device) }
+    var moved = self
+    moved.images = move(images)
+    moved.paddingMask = move(paddingMask)
+    moved.targets = targets.map { MatchTarget(labels: move($0.labels), boxes: move($0.boxes)) }
+    return moved
+  }
 }

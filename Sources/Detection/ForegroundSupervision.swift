@@ -25,17 +25,18 @@ public struct ForegroundSupervision: Sendable, Equatable {
     precondition(levels.count == strides.count, "ForegroundSupervision: \(levels.count) levels for \(strides.count) strides")
     var perImage: [Tensor] = []
     for (target, size) in zip(targets, imageSizes) {
-      let scale = Tensor([Float(size.width), Float(size.height), Float(size.width), Float(size.height)])
+      let device = target.boxes.device
+      let scale = Tensor([Float(size.width), Float(size.height), Float(size.width), Float(size.height)]).to(device: device)
       let boxes = Boxes.centerToCorners(target.boxes.to(.float32) * scale)  // [m, 4] pixels
       var perLevel: [Tensor] = []
       for (level, shape) in levels.shapes.enumerated() {
         let stride = strides[level]
-        let xs = (Tensor.arange(shape.width).to(.float32) * Double(stride) + Double(stride / 2)).view(1, shape.width)
+        let xs = (Tensor.arange(shape.width, device: device).to(.float32) * Double(stride) + Double(stride / 2)).view(1, shape.width)
           .expanded(to: [shape.height, shape.width]).reshaped(-1, 1)
-        let ys = (Tensor.arange(shape.height).to(.float32) * Double(stride) + Double(stride / 2)).view(shape.height, 1)
+        let ys = (Tensor.arange(shape.height, device: device).to(.float32) * Double(stride) + Double(stride / 2)).view(shape.height, 1)
           .expanded(to: [shape.height, shape.width]).reshaped(-1, 1)
         guard boxes.size(0) > 0 else {
-          perLevel.append(Tensor.zeros([shape.height * shape.width]))
+          perLevel.append(Tensor.zeros([shape.height * shape.width], device: device))
           continue
         }
         let distances = Tensor.stack(

@@ -59,7 +59,7 @@ public struct HungarianMatcher: Sendable {
     let (batch, queries) = (logits.size(0), logits.size(1))
     let sizes = targets.map { $0.labels.size(0) }
     let total = sizes.reduce(0, +)
-    guard total > 0 else { return sizes.map { _ in Tensor.zeros([queries, 0]) } }
+    guard total > 0 else { return sizes.map { _ in Tensor.zeros([queries, 0], device: logits.device) } }
     let flatLogits = logits.flattened(from: 0, to: 1)
     let flatBoxes = boxes.flattened(from: 0, to: 1)
     let labels = Tensor.cat(targets.map(\.labels))

@@ -34,14 +34,14 @@ public struct MaxIoUAssigner: Sendable, Equatable, Codable {
   /// - `anchors [n, 4]`, `boxes [g, 4]` corner boxes; `valid [n]` bool: anchors to assign (the rest are ignored).
   public func assign(anchors: Tensor, boxes: Tensor, valid: Tensor) -> Tensor {
     let count = anchors.size(0)
-    guard boxes.size(0) > 0 else {
-      return Tensor.where(valid, Tensor.full([count], Self.background, dtype: .int64), Tensor.full([count], Self.ignored, dtype: .int64))
-    }
+    let device = anchors.device
+    func filled(_ value: Int) -> Tensor { Tensor.full([count], value, dtype: .int64, device: device) }
+    guard boxes.size(0) > 0 else { return Tensor.where(valid, filled(Self.background), filled(Self.ignored)) }
     // Invalid anchors overlap nothing (−1), so they are neither any box's best nor background.
     let overlaps = Boxes.pairwiseIoU(boxes, anchors).iou.filling(where: valid.logicalNot().unsqueezed(dim: 0), with: -1.0)
     let (best, bestBox) = overlaps.max(dim: 0)
-    var assigned = Tensor.full([count], Self.ignored, dtype: .int64)
-    assigned = Tensor.where((best .>= 0) .& (best .< negativeThreshold), Tensor.full([count], Self.background, dtype: .int64), assigned)
+    var assigned = filled(Self.ignored)
+    assigned = Tensor.where((best .>= 0) .& (best .< negativeThreshold), filled(Self.background), assigned)
     assigned = Tensor.where(best .>= positiveThreshold, bestBox, assigned)
     let boxesBest = overlaps.max(dims: [1], keepDims: true)
     let isBoxesBest = (overlaps .== boxesBest) .& (boxesBest .>= 0)
@@ -50,7 +50,7 @@ public struct MaxIoUAssigner: Sendable, Equatable, Codable {
       assigned = Tensor.where(isBoxesBest.any(dims: [0]), bestBox, assigned)
     case .boxInOrder:
       for box in 0..<boxes.size(0) {
-        assigned = Tensor.where(isBoxesBest[box], Tensor.full([count], box, dtype: .int64), assigned)
+        assigned = Tensor.where(isBoxesBest[box], filled(box), assigned)
       }
     }
     return assigned

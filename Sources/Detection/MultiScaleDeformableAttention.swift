@@ -118,11 +118,13 @@ public final class MultiScaleDeformableAttention: Module {
     return Tensor(scales).to(tensor.dtype).to(device: tensor.device)
   }
 
-  /// The attention core: the fused CPU kernel for float32/float64 CPU tensors, else the composed version.
+  /// The attention core: the fused kernel where the shim has one for the device (the CPU; CUDA when built
+  /// with its kernels), for float64 inputs or float32/bfloat16/float16 ones (sampled in float32), else
+  /// the composed version.
   public static func sample(value: Tensor, levels: FeatureLevels, locations: Tensor, weights: Tensor) -> Tensor {
-    if value.device == .cpu && (value.dtype == .float32 || value.dtype == .float64) && locations.dtype == value.dtype
-      && weights.dtype == value.dtype
-    {
+    let dtypes = [value.dtype, locations.dtype, weights.dtype]
+    let fusable = dtypes.allSatisfy { $0 == .float64 } || dtypes.allSatisfy { [.float32, .bfloat16, .float16].contains($0) }
+    if fusable && Functional.isFusedDeformableAttentionAvailable(on: value.device) {
       return Functional.fusedDeformableAttention(
         value: value, shapes: levels.shapes, starts: levels.startIndices, locations: locations, weights: weights)
     }

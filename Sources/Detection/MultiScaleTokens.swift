@@ -51,10 +51,10 @@ public struct MultiScaleTokens: @unchecked Sendable {
   public var encoderReferencePoints: Tensor {
     var perLevel: [Tensor] = []
     for (level, shape) in levels.shapes.enumerated() {
-      let ys = Tensor.linspace(0.5, Double(shape.height) - 0.5, steps: shape.height).view(shape.height, 1).expanded(to: [
+      let ys = Tensor.linspace(0.5, Double(shape.height) - 0.5, steps: shape.height, device: validRatios.device).view(shape.height, 1).expanded(to: [
         shape.height, shape.width,
       ])
-      let xs = Tensor.linspace(0.5, Double(shape.width) - 0.5, steps: shape.width).view(1, shape.width).expanded(to: [
+      let xs = Tensor.linspace(0.5, Double(shape.width) - 0.5, steps: shape.width, device: validRatios.device).view(1, shape.width).expanded(to: [
         shape.height, shape.width,
       ])
       let y = ys.reshaped(1, -1) / (validRatios[.all, level, 1].unsqueezed(dim: 1) * Double(shape.height))
@@ -74,10 +74,10 @@ public struct MultiScaleTokens: @unchecked Sendable {
       let levelMask = mask[.all, start..<(start + shape.height * shape.width)].view(batch, shape.height, shape.width)
       let validHeight = levelMask[.all, .all, 0].logicalNot().to(.float32).sum(dim: 1)
       let validWidth = levelMask[.all, 0, .all].logicalNot().to(.float32).sum(dim: 1)
-      let ys = Tensor.linspace(0, Double(shape.height - 1), steps: shape.height).view(shape.height, 1).expanded(to: [
+      let ys = Tensor.linspace(0, Double(shape.height - 1), steps: shape.height, device: memory.device).view(shape.height, 1).expanded(to: [
         shape.height, shape.width,
       ])
-      let xs = Tensor.linspace(0, Double(shape.width - 1), steps: shape.width).view(1, shape.width).expanded(to: [
+      let xs = Tensor.linspace(0, Double(shape.width - 1), steps: shape.width, device: memory.device).view(1, shape.width).expanded(to: [
         shape.height, shape.width,
       ])
       let grid = Tensor.stack([xs, ys], dim: -1).unsqueezed(dim: 0)

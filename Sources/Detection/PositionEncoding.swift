@@ -34,7 +34,7 @@ public struct SinePositionEncoding: Sendable {
       y = (y + offset) / (y[.all, (-1)..., .all] + epsilon) * scale
       x = (x + offset) / (x[.all, .all, (-1)...] + epsilon) * scale
     }
-    let k = Tensor.arange(featuresPerAxis).to(.float32)
+    let k = Tensor.arange(featuresPerAxis, device: valid.device).to(.float32)
     let frequencies = Tensor.pow(temperature, k.floorDivided(by: 2) * 2 / Double(featuresPerAxis))
     func encode(_ positions: Tensor) -> Tensor {
       let angles = positions.unsqueezed(dim: 3) / frequencies
@@ -65,8 +65,9 @@ public final class LearnedPositionEncoding: Module {
   /// `[batch, 2 · featuresPerAxis, h, w]` for a feature map of `height` × `width` (each at most 50).
   public func callAsFunction(batch: Int, height: Int, width: Int) -> Tensor {
     let features = columnEmbedding.weight.size(1)
-    let x = columnEmbedding(Tensor.arange(width))
-    let y = rowEmbedding(Tensor.arange(height))
+    let device = columnEmbedding.weight.device
+    let x = columnEmbedding(Tensor.arange(width, device: device))
+    let y = rowEmbedding(Tensor.arange(height, device: device))
     let grid = Tensor.cat(
       [x.unsqueezed(dim: 0).expanded(to: [height, width, features]), y.unsqueezed(dim: 1).expanded(to: [height, width, features])], dim: -1)
     return grid.permuted(2, 0, 1).unsqueezed(dim: 0).expanded(to: [batch, 2 * features, height, width])

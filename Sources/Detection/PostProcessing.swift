@@ -48,7 +48,8 @@ public enum PostProcessing: Sendable, Equatable {
     return withNoGrad {
       let batch = logits.size(0)
       let scale = Tensor(
-        imageSizes.flatMap { [Float($0.width), Float($0.height), Float($0.width), Float($0.height)] }, shape: [batch, 1, 4])
+        imageSizes.flatMap { [Float($0.width), Float($0.height), Float($0.width), Float($0.height)] }, shape: [batch, 1, 4]
+      ).to(device: boxes.device)
       let corners = Boxes.centerToCorners(boxes) * scale
       switch self {
       case .softmax:

@@ -129,6 +129,7 @@ public struct SetCriterion: Sendable {
   {
     let predictions = predictions.inFloat32
     let (batch, queries, classes) = (predictions.logits.size(0), predictions.logits.size(1), predictions.logits.size(2))
+    let device = predictions.logits.device
     var batchIndices: [Int] = []
     var queryIndices: [Int] = []
     var matchedLabels: [Tensor] = []
@@ -136,31 +137,31 @@ public struct SetCriterion: Sendable {
     for (image, match) in matches.enumerated() {
       batchIndices += Array(repeating: image, count: match.queries.count)
       queryIndices += match.queries
-      let order = Tensor(match.targets, shape: [match.targets.count])
+      let order = Tensor(match.targets, shape: [match.targets.count]).to(device: targets[image].labels.device)
       matchedLabels.append(targets[image].labels.indexSelect(dim: 0, index: order))
       matchedBoxes.append(targets[image].boxes.indexSelect(dim: 0, index: order))
     }
-    let batchIndex = Tensor(batchIndices, shape: [batchIndices.count])
-    let queryIndex = Tensor(queryIndices, shape: [queryIndices.count])
+    let batchIndex = Tensor(batchIndices, shape: [batchIndices.count]).to(device: device)
+    let queryIndex = Tensor(queryIndices, shape: [queryIndices.count]).to(device: device)
     let labels = Tensor.cat(matchedLabels)
 
     let classificationLoss: Tensor
     switch classification {
     case .crossEntropy(let noObjectWeight):
       let noObject = classes - 1
-      let targetClasses = Tensor.full([batch, queries], noObject, dtype: .int64)
+      let targetClasses = Tensor.full([batch, queries], noObject, dtype: .int64, device: device)
       targetClasses[batchIndex, queryIndex] = labels
       var weights = [Float](repeating: 1, count: classes)
       weights[noObject] = Float(noObjectWeight)
       classificationLoss = Functional.crossEntropy(
-        predictions.logits.transposed(1, 2), targets: targetClasses, classWeights: Tensor(weights, shape: [classes]))
+        predictions.logits.transposed(1, 2), targets: targetClasses, classWeights: Tensor(weights, shape: [classes]).to(device: device))
     case .focal(let alpha, let gamma):
-      let oneHot = Tensor.zeros([batch, queries, classes])
-      oneHot[batchIndex, queryIndex, labels] = Tensor.ones([labels.size(0)])
+      let oneHot = Tensor.zeros([batch, queries, classes], device: device)
+      oneHot[batchIndex, queryIndex, labels] = Tensor.ones([labels.size(0)], device: device)
       classificationLoss = sigmoidFocalLoss(predictions.logits, targets: oneHot, alpha: alpha, gamma: gamma).sum() / boxCount
     case .alignment(let alignment):
-      let positive = Tensor.zeros([batch, queries, classes])
-      positive[batchIndex, queryIndex, labels] = Tensor.ones([labels.size(0)])
+      let positive = Tensor.zeros([batch, queries, classes], device: device)
+      positive[batchIndex, queryIndex, labels] = Tensor.ones([labels.size(0)], device: device)
       let soft = alignment.targets(
         logits: predictions.logits, boxes: predictions.boxes, batchIndex: batchIndex, queryIndex: queryIndex, labels: labels,
         targetBoxes: Tensor.cat(matchedBoxes))
@@ -175,7 +176,7 @@ public struct SetCriterion: Sendable {
       giou = predicted.sum()
     } else {
       let pairwise = Boxes.pairwiseGeneralizedIoU(Boxes.centerToCorners(predicted), Boxes.centerToCorners(target))
-      let diagonal = pairwise.gather(dim: 1, index: Tensor.arange(predicted.size(0)).unsqueezed(dim: 1)).squeezed(dim: 1)
+      let diagonal = pairwise.gather(dim: 1, index: Tensor.arange(predicted.size(0), device: device).unsqueezed(dim: 1)).squeezed(dim: 1)
       giou = (1 - diagonal).sum() / boxCount
     }
     return LossTerms(classification: classificationLoss, boxL1: l1, generalizedIoU: giou)

@@ -215,7 +215,13 @@ public enum Functional {
 }
 
 extension Functional {
-  /// Multi-scale deformable attention in one fused CPU pass (differentiable in value, locations and
+  /// Whether `fusedDeformableAttention` runs on a device: the CPU always, a GPU when the shim was built
+  /// with its CUDA kernels.
+  public static func isFusedDeformableAttentionAvailable(on device: Device) -> Bool {
+    ctorch_fused_deformable_attention_available(device.type)
+  }
+
+  /// Multi-scale deformable attention in one fused pass (CPU, or CUDA where the shim has the kernels) (differentiable in value, locations and
   /// weights): `value [B, S, heads, D]`, level `shapes` (height, width) with their `starts` in S,
   /// `locations [B, Q, heads, levels, points, 2]` (x, y in [0, 1]), `weights [B, Q, heads, levels, points]`
   /// → `[B, Q, heads · D]`. Bilinear samples with zeros outside each map, as `grid_sample` without aligned corners.

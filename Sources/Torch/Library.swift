@@ -14,6 +14,14 @@ public enum Torch {
     return ctorch_cuda_is_available()
   }
 
+  /// The most GPU memory libtorch's allocator has held for tensors on `device` so far, in MiB; nil
+  /// off a GPU or when the shim was built without the CUDA toolkit.
+  public static func cudaPeakAllocatedMiB(_ device: Device) -> Double? {
+    guard case .cuda(let index) = device else { return nil }
+    let bytes = ctorch_cuda_peak_allocated_bytes(Int32(index))
+    return bytes < 0 ? nil : Double(bytes) / Double(1 << 20)
+  }
+
   /// The number of CUDA devices libtorch sees (0 without CUDA).
   public static var cudaDeviceCount: Int { Int(ctorch_cuda_device_count()) }
 

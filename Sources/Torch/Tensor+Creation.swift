@@ -112,6 +112,18 @@ extension Tensor {
 
   public func to(_ dtype: DType) -> Tensor { to(dtype: dtype) }
 
+  /// A copy on `device` that may still be in flight when this returns (from pinned memory to a GPU; ops
+  /// queued after it on the GPU wait for it); `self` when it is there already.
+  public func to(_ device: Device, nonBlocking: Bool) -> Tensor {
+    guard nonBlocking else { return to(device: device) }
+    return produce("to_async", self) { ctorch_to_device_async(handle, device.type, device.index, $0) }
+  }
+
+  /// A copy in page-locked memory, which a GPU copies from without waiting; `self` without a GPU.
+  public func pinned() -> Tensor {
+    produce("pin_memory", self) { ctorch_pin_memory(handle, $0) }
+  }
+
   /// Another reference to the same tensor (same storage, same autograd identity).
   public func shared() -> Tensor {
     produce("share", self) { ctorch_tensor_share(handle, $0) }

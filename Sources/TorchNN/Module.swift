@@ -162,6 +162,12 @@ open class Module {
     }
   }
 
+  /// Where the module's parameters (else its buffers) are: the device its inputs must be on. The CPU
+  /// for a module that has neither.
+  public var device: Device {
+    parameters().first?.device ?? namedBuffers().first?.tensor.device ?? .cpu
+  }
+
   /// Switches this module and all below it to training (true) or evaluation (false) mode.
   public func train(_ training: Bool = true) {
     for (_, module) in namedModules() {

@@ -60,6 +60,7 @@ struct SlotStore {
   /// Replaces the slots with `state`, checking each against the parameter it belongs to.
   mutating func load(_ state: [String: Tensor], groups: [ParameterGroup], slotNames: Set<String>) throws {
     let shapes = Dictionary(uniqueKeysWithValues: groups.flatMap(\.parameters).map { ($0.name, $0.tensor.shape) })
+    let devices = Dictionary(uniqueKeysWithValues: groups.flatMap(\.parameters).map { ($0.name, $0.tensor.device) })
     var loaded: [String: Tensor] = [:]
     for (key, tensor) in state {
       guard let dot = key.lastIndex(of: "."), slotNames.contains(String(key[key.index(after: dot)...])) else {
@@ -73,7 +74,9 @@ struct SlotStore {
       if slot != "step" && tensor.shape != shape {
         throw OptimizerStateError(problem: "key '\(key)' has shape \(tensor.shape) but parameter '\(name)' has \(shape)")
       }
-      loaded[key] = tensor.clone()
+      // On the parameter's device (a checkpoint is written from the CPU whatever device trained it);
+      // the step count stays on the CPU, where the update reads it.
+      loaded[key] = slot == "step" ? tensor.to(device: .cpu, copy: true) : tensor.to(device: devices[name] ?? .cpu, copy: true)
     }
     slots = loaded
   }

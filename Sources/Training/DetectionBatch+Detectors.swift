@@ -1,5 +1,6 @@
 import COCO
 import Detection
+import Detectors
 import Torch
 
 extension DetectionBatch {
@@ -13,5 +14,11 @@ extension DetectionBatch {
           labels: Tensor(target.labels, shape: [target.labels.count]),
           boxes: Tensor(target.boxes.flatMap { $0.map(Float.init) }, shape: [target.boxes.count, 4]))
       })
+  }
+
+  /// The batch as `detector` takes it, on the detector's device (copied from page-locked memory,
+  /// asynchronously, to a GPU).
+  public func detectorBatch(for detector: any Detector) -> DetectorBatch {
+    detectorBatch.to(device: detector.device, pinned: true)
   }
 }

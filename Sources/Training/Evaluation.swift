@@ -18,7 +18,7 @@ public enum DetectorEvaluation {
     let stream = loader.batches(epoch: 0)
     while let loaded = try stream.nextBatch() {
       guard let batch = loaded.batch else { continue }
-      let perImage = withInferenceMode { precision.run { detector.detect(batch.detectorBatch) } }
+      let perImage = withInferenceMode { precision.run(on: detector.device) { detector.detect(batch.detectorBatch(for: detector)) } }
       for (target, detections) in zip(batch.targets, perImage) {
         results += detections.filtered(threshold: 0, limit: 100).cocoResults(imageId: target.imageId, categories: categories)
       }

@@ -23,7 +23,9 @@ extension LoadedDetector {
     (transform.evaluationSize, transform.maxSize) = (shorterSide, maxSize)
     var random = SeededRandom(seed: 0)
     let sample = transform.apply(to: image, imageId: 0, boxes: [], labels: [], isCrowd: [], random: &random)
-    return withInferenceMode { precision.run { detector.detect(DetectionBatch(samples: [sample]).detectorBatch)[0] } }
+    return withInferenceMode {
+      precision.run(on: detector.device) { detector.detect(DetectionBatch(samples: [sample]).detectorBatch(for: detector))[0] }
+    }
   }
 
   /// The objects in `image` scoring above `threshold`, best first, at most `limit`.

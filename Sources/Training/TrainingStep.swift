@@ -63,7 +63,7 @@ func trainingStep(
   do {
     // The forward pass (and the criterion, which works in float32) in the recipe's precision; the backward
     // pass outside autocast, as PyTorch's AMP does.
-    loss = try precision.run { try detector.losses(for: batch.detectorBatch) }
+    loss = try precision.run(on: detector.device) { try detector.losses(for: batch.detectorBatch(for: detector)) }
   } catch LinearAssignment.Failure.invalidEntries {
     // Non-finite predictions make the matching cost non-finite before any loss is computed.
     throw NonFiniteLossError(step: step, term: "matching cost (the predictions are not finite)", value: .nan)

@@ -149,7 +149,7 @@ final class ConditionalCrossAttention: Module {
 /// y features first, as Conditional DETR builds its spatial queries.
 func sineEmbedding(ofPoints points: Tensor, featuresPerAxis: Int) -> Tensor {
   let scale = 2 * Double.pi
-  let k = Tensor.arange(featuresPerAxis).to(.float32)
+  let k = Tensor.arange(featuresPerAxis, device: points.device).to(.float32)
   let frequencies = Tensor.pow(10000, k.floorDivided(by: 2) * 2 / Double(featuresPerAxis))
   func encode(_ values: Tensor) -> Tensor {
     let angles = (values * scale).unsqueezed(dim: 2) / frequencies

@@ -149,7 +149,7 @@ final class DINOComponents: @unchecked Sendable {
       let queries = found.queries(noised, labelEmbedding: labelEmbedding)
       target = Tensor.cat([queries.content, target], dim: 1)
       reference = Tensor.cat([queries.boxLogits.sigmoid(), reference], dim: 1)
-      attentionMask = found.attentionMask(matchingQueries: queryCount)
+      attentionMask = found.attentionMask(matchingQueries: queryCount, device: target.device)
       groups = found
     }
 
@@ -213,7 +213,7 @@ final class DINOComponents: @unchecked Sendable {
         values = criterion.losses(
           output.denoising[layer], targets: targets, matches: groups.matches, boxCount: boxCount * Double(groups.groupCount))
       } else {
-        let zero = Tensor(scalar: Float(0))
+        let zero = Tensor.zeros([], device: output.layers.last!.logits.device)
         values = LossTerms(classification: zero, boxL1: zero, generalizedIoU: zero)
       }
       terms += criterion.weightedTerms(values, suffix: suffix)

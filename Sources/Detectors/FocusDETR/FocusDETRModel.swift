@@ -106,7 +106,7 @@ public final class FocusDETRModel: Module {
       // Each image keeps the updates of its own foreground tokens only (the best ones come first);
       // its other kept rows are written back unchanged, so one scatter serves the whole batch.
       let counts = selection.foregroundCounts.map { Swift.min($0, kept) }
-      let written = Tensor(counts, shape: [batchSize, 1, 1]) .> Tensor.arange(kept).view(1, kept, 1)
+      let written = Tensor(counts, shape: [batchSize, 1, 1]).to(device: query.device) .> Tensor.arange(kept, device: query.device).view(1, kept, 1)
       output = output.scattering(
         dim: 1, index: rows.expanded(to: [batchSize, kept, dim]), source: Tensor.where(written, result, query))
       updated.append(counts)

@@ -81,10 +81,11 @@ extension RetinaNetModel: StagedDetector {
     let perLevel = levelLosses(
       levels, paddedSize: (batch.images.size(2), batch.images.size(3)), imageSizes: batch.imageSizes, targets: batch.targets)
     let names = ["loss_cls", "loss_bbox"] + (config.objectConfidence ? ["loss_iou"] : [])
+    let zero = Tensor.zeros([], device: batch.images.device)
     let terms = names.map { name in
-      TrainingLosses.Term(name: name, value: perLevel.map { $0[name]! }.reduce(Tensor.zeros([]), +), weight: 1)
+      TrainingLosses.Term(name: name, value: perLevel.map { $0[name]! }.reduce(zero, +), weight: 1)
     }
-    return TrainingLosses(terms: terms, total: terms.map(\.value).reduce(Tensor.zeros([]), +))
+    return TrainingLosses(terms: terms, total: terms.map(\.value).reduce(zero, +))
   }
 
   public func detect(_ batch: DetectorBatch) -> [ImageDetections] { detect(batch) { _ in } }

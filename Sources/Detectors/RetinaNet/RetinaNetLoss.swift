@@ -20,6 +20,7 @@ extension RetinaNetModel {
     let counts = anchorsPerLevel.map { $0.size(0) }
     let anchors = Tensor.cat(anchorsPerLevel, dim: 0)
     let classes = config.classCount
+    let device = anchors.device
 
     // Targets per image: assignment, one-hot classes, box deltas.
     var assignments: [Tensor] = []
@@ -30,21 +31,23 @@ extension RetinaNetModel {
       let size = imageSizes[image]
       let valid = Tensor.cat(
         levels.indices.map { level in
-          config.anchors.validFlags(level: level, featureSize: (levels[level].logits.size(2), levels[level].logits.size(3)), imageSize: size)
+          config.anchors.validFlags(
+            level: level, featureSize: (levels[level].logits.size(2), levels[level].logits.size(3)), imageSize: size,
+            device: levels[level].logits.device)
         }, dim: 0)
       let boxes = Self.pixelCorners(targets[image].boxes, size: size)
       let assigned = config.assigner.assign(anchors: anchors, boxes: boxes, valid: valid)
       let positive = assigned .>= 0
-      let boxIndex = Tensor.where(positive, assigned, Tensor.zeros([anchors.size(0)], dtype: .int64))
+      let boxIndex = Tensor.where(positive, assigned, Tensor.zeros([anchors.size(0)], dtype: .int64, device: device))
       let labels = targets[image].labels.size(0) > 0
-        ? targets[image].labels.indexSelect(dim: 0, index: boxIndex) : Tensor.zeros([anchors.size(0)], dtype: .int64)
-      let oneHot = Tensor.zeros([anchors.size(0), classes])
+        ? targets[image].labels.indexSelect(dim: 0, index: boxIndex) : Tensor.zeros([anchors.size(0)], dtype: .int64, device: device)
+      let oneHot = Tensor.zeros([anchors.size(0), classes], device: device)
       if targets[image].labels.size(0) > 0 {
         let positions = positive.nonzero().squeezed(dim: 1)
-        oneHot[positions, labels.indexSelect(dim: 0, index: positions)] = Tensor.ones([positions.size(0)])
+        oneHot[positions, labels.indexSelect(dim: 0, index: positions)] = Tensor.ones([positions.size(0)], device: device)
         deltaTargets.append(config.boxCoder.encode(boxes.indexSelect(dim: 0, index: boxIndex), anchors: anchors))
       } else {
-        deltaTargets.append(Tensor.zeros([anchors.size(0), 4]))
+        deltaTargets.append(Tensor.zeros([anchors.size(0), 4], device: device))
       }
       assignments.append(assigned)
       classTargets.append(oneHot)
@@ -56,14 +59,14 @@ extension RetinaNetModel {
     // Per image: 1 / its normalizer (torchvision, then averaged over images) or 1 / the batch's sum (mmdet).
     let scale: Tensor
     switch config.lossNormalization {
-    case .batch: scale = Tensor.full([batch, 1], 1 / normalizers.reduce(0, +))
-    case .perImage: scale = Tensor(normalizers.map { Float(1 / ($0 * Double(batch))) }, shape: [batch, 1])
+    case .batch: scale = Tensor.full([batch, 1], 1 / normalizers.reduce(0, +), device: device)
+    case .perImage: scale = Tensor(normalizers.map { Float(1 / ($0 * Double(batch))) }, shape: [batch, 1]).to(device: device)
     case .movingAverage:
       let positives = Swift.max(1, Double(positive.sum().item(Double.self)))
       if isTraining, let lossNormalizer {
         withNoGrad { lossNormalizer.copy(from: lossNormalizer * 0.9 + 0.1 * positives) }
       }
-      scale = Tensor.full([batch, 1], 1 / (lossNormalizer?.item(Double.self) ?? positives))
+      scale = Tensor.full([batch, 1], 1 / (lossNormalizer?.item(Double.self) ?? positives), device: device)
     }
     let classTarget = Tensor.stack(classTargets, dim: 0)
     let deltaTarget = Tensor.stack(deltaTargets, dim: 0)
@@ -109,7 +112,7 @@ extension RetinaNetModel {
 
   /// Normalized (cx, cy, w, h) boxes `[g, 4]` as corner boxes in pixels of an image of `size`.
   static func pixelCorners(_ boxes: Tensor, size: (height: Int, width: Int)) -> Tensor {
-    let scale = Tensor([Float(size.width), Float(size.height), Float(size.width), Float(size.height)], shape: [4])
+    let scale = Tensor([Float(size.width), Float(size.height), Float(size.width), Float(size.height)], shape: [4]).to(device: boxes.device)
     return Boxes.centerToCorners(boxes) * scale
   }
 }

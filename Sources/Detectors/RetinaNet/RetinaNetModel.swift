@@ -48,7 +48,8 @@ public final class RetinaNetModel: Module {
   /// Every level's anchors `[h·w·A, 4]` (corner boxes in pixels of the padded batch) for `levels`.
   func anchors(for levels: [RetinaNetLevelOutput], paddedSize: (height: Int, width: Int)) -> [Tensor] {
     levels.enumerated().map { index, level in
-      config.anchors.anchors(level: index, featureSize: (level.logits.size(2), level.logits.size(3)), paddedSize: paddedSize)
+      config.anchors.anchors(
+        level: index, featureSize: (level.logits.size(2), level.logits.size(3)), paddedSize: paddedSize, device: level.logits.device)
     }
   }
 }

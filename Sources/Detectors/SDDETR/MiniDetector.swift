@@ -37,7 +37,7 @@ final class MiniDetector: Module {
     let boxFeatures = boxTower.reduce(map) { $1($0) }
     func cells(_ features: Tensor) -> Tensor { features.flattened(from: 2).transposed(1, 2) }
     let centers = Self.cellCenters(size: size, validRatios: validRatios)
-    let prior = Tensor.cat([centers, Tensor.full([batch, size.height * size.width, 2], Self.initialBoxSide)], dim: -1).inverseSigmoid()
+    let prior = Tensor.cat([centers, Tensor.full([batch, size.height * size.width, 2], Self.initialBoxSide, device: memory.device)], dim: -1).inverseSigmoid()
     let padding = mask.unsqueezed(dim: -1)
     return CellPredictions(
       logits: classHead(cells(classFeatures)).filling(where: padding, with: Self.paddingLogit),
@@ -49,8 +49,8 @@ final class MiniDetector: Module {
 
   /// Cell centres `[batch, h·w, 2]` as (x, y) normalized to each image's unpadded part.
   static func cellCenters(size: (height: Int, width: Int), validRatios: Tensor) -> Tensor {
-    let ys = (Tensor.arange(size.height).to(.float32) + 0.5).view(size.height, 1).expanded(to: [size.height, size.width])
-    let xs = (Tensor.arange(size.width).to(.float32) + 0.5).view(1, size.width).expanded(to: [size.height, size.width])
+    let ys = (Tensor.arange(size.height, device: validRatios.device).to(.float32) + 0.5).view(size.height, 1).expanded(to: [size.height, size.width])
+    let xs = (Tensor.arange(size.width, device: validRatios.device).to(.float32) + 0.5).view(1, size.width).expanded(to: [size.height, size.width])
     let grid = Tensor.stack([xs.reshaped(-1) / Double(size.width), ys.reshaped(-1) / Double(size.height)], dim: 1)
     return grid.unsqueezed(dim: 0) / validRatios.unsqueezed(dim: 1)
   }

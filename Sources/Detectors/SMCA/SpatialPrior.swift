@@ -33,8 +33,8 @@ enum SpatialPrior {
     let (queries, batch, heads) = (points.size(0), points.size(1), points.size(2))
     // [batch, heads, queries, 2]: the output's leading order, so the broadcast result is contiguous.
     let centres = points.permuted(1, 2, 0, 3)
-    let columns = Tensor.arange(0, size.width, dtype: .float32).view(1, 1, 1, size.width)
-    let rows = Tensor.arange(0, size.height, dtype: .float32).view(1, 1, 1, size.height)
+    let columns = Tensor.arange(0, size.width, dtype: .float32, device: points.device).view(1, 1, 1, size.width)
+    let rows = Tensor.arange(0, size.height, dtype: .float32, device: points.device).view(1, 1, 1, size.height)
     let squaredX = (centres[.ellipsis, 0..<1] - columns).square()  // [batch, heads, queries, W]
     let squaredY = (centres[.ellipsis, 1..<2] - rows).square()  // [batch, heads, queries, H]
     // The factors that multiply dx² and dy² (and dx²·dy²), with −1/β folded in: [batch, heads, queries, 1].
@@ -66,6 +66,6 @@ enum SpatialPrior {
 extension DetectorBatch {
   /// Each image's unpadded (width, height) in pixels, `[1, batch, 2]`: what scales a normalized centre.
   var pixelSizes: Tensor {
-    Tensor(imageSizes.flatMap { [Float($0.width), Float($0.height)] }, shape: [1, count, 2])
+    Tensor(imageSizes.flatMap { [Float($0.width), Float($0.height)] }, shape: [1, count, 2]).to(device: images.device)
   }
 }
