@@ -179,6 +179,10 @@ int64_t ctorch_cuda_peak_allocated_bytes(int32_t index) {
   return -1;
 #endif
 }
+void ctorch_set_allow_tf32(bool allow) {
+  at::globalContext().setAllowTF32CuDNN(allow);
+  at::globalContext().setAllowTF32CuBLAS(allow);
+}
 void ctorch_cuda_synchronize(int32_t index) {
   if (ctorch_cuda_is_available()) at::detail::getCUDAHooks().deviceSynchronize(static_cast<c10::DeviceIndex>(index));
 }

@@ -64,6 +64,9 @@ int32_t ctorch_cuda_device_count(void);
 /* The most memory libtorch's allocator has held for tensors on a GPU since the process began, in bytes;
    -1 without CUDA or when the shim was built without the CUDA toolkit's headers. */
 int64_t ctorch_cuda_peak_allocated_bytes(int32_t index);
+/* Whether convolutions and matrix products on GPUs may use TensorFloat-32 (10-bit mantissa inputs):
+   libtorch allows it for cuDNN convolutions and not for cuBLAS by default; this sets both. */
+void ctorch_set_allow_tf32(bool allow);
 /* Waits for all work queued on a GPU (no-op without CUDA). */
 void ctorch_cuda_synchronize(int32_t index);
 void ctorch_set_num_threads(int32_t count);

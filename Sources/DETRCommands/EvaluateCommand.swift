@@ -81,6 +81,8 @@ struct EvaluateCommand: ParsableCommand {
   }
 
   func run() throws {
+    // The device first: a machine that cannot run the model stops before any work.
+    if weights != nil { _ = try Device.resolve(device) }
     try checkOutputs()
     let groundTruth = try GroundTruth.load(contentsOf: URL(fileURLWithPath: annotationsPath))
     let detections: [DetectedBox]

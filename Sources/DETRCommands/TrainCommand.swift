@@ -185,6 +185,8 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     if let threads { Torch.threadCount = threads }
+    // The device first: a machine that cannot train there stops before the run folder is touched.
+    _ = try Device.resolve(device)
     let worker = try WorkerEnvironment.current()
     if nprocPerNode > 1 && worker == nil {
       try WorkerLauncher(count: nprocPerNode, arguments: WorkerLauncher.workerArguments(Array(CommandLine.arguments.dropFirst()))).run()

@@ -22,6 +22,11 @@ public enum Torch {
     return bytes < 0 ? nil : Double(bytes) / Double(1 << 20)
   }
 
+  /// Lets (true) or stops (false) GPU convolutions and matrix products using TensorFloat-32 inputs,
+  /// which are faster and round to 10 mantissa bits (libtorch's default: convolutions yes, matrix
+  /// products no). Comparisons with the CPU at float32 tolerances need it off. Process-wide.
+  public static func allowTF32(_ allow: Bool) { ctorch_set_allow_tf32(allow) }
+
   /// The number of CUDA devices libtorch sees (0 without CUDA).
   public static var cudaDeviceCount: Int { Int(ctorch_cuda_device_count()) }
 
