@@ -57,13 +57,16 @@ def print_flops(model, forward, part, suffixes):
     print(json.dumps({"flops": counter.get_total_flops(), part: sum(v for k, v in per_module.items() if k.endswith(suffixes))}))
 
 
-def print_timing(step, iterations, batch_size):
+def print_timing(step, iterations, batch_size, synchronize=lambda: None):
+    """`synchronize` waits for queued GPU work, so that each time covers its own step (as `detr benchmark`)."""
     for _ in range(2):
         step()
+    synchronize()
     times = []
     for _ in range(iterations):
         start = time.perf_counter()
         step()
+        synchronize()
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
     print(json.dumps({
