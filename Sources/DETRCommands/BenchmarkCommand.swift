@@ -92,7 +92,7 @@ struct BenchmarkCommand: ParsableCommand {
     if worker != nil { WorkerLauncher.stopsWithItsLauncher() }
     let device = try Device.resolve(self.device, localRank: worker.flatMap { $0.worldSize > 1 ? $0.localRank : nil })
     let group = try worker.flatMap {
-      $0.worldSize > 1 ? try $0.join(backend: device.isCUDA ? .nccl : .gloo, timeout: .seconds(600)) : nil
+      $0.worldSize > 1 ? try $0.join(backend: device.isCUDA ? .nccl : .gloo, timeout: .seconds(600), device: device) : nil
     }
     ProcessGroup.current = group
     defer { ProcessGroup.current = nil }

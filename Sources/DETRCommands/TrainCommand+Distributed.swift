@@ -11,7 +11,7 @@ extension TrainCommand {
   func runAsWorker(_ worker: WorkerEnvironment) throws {
     WorkerLauncher.stopsWithItsLauncher()
     let device = try Device.resolve(self.device, localRank: worker.localRank)
-    let group = try worker.join(backend: backend ?? (device.isCUDA ? .nccl : .gloo), timeout: .seconds(distributedTimeout))
+    let group = try worker.join(backend: backend ?? (device.isCUDA ? .nccl : .gloo), timeout: .seconds(distributedTimeout), device: device)
     let isMain = worker.rank == 0
     // Every rank must be given the same settings (torchrun runs one command line everywhere).
     let mine = try Self.settingsJSON(recordedSettings)

@@ -49,8 +49,8 @@ struct WorkerEnvironment: Equatable {
   /// Whether every rank runs on this machine (Gloo then binds to the loopback address).
   var isLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(masterAddress) }
 
-  /// Joins the group of all ranks.
-  func join(backend: ProcessGroup.Backend, timeout: Duration) throws -> ProcessGroup {
+  /// Joins the group of all ranks; NCCL's collectives run on `device` (this worker's GPU).
+  func join(backend: ProcessGroup.Backend, timeout: Duration, device: Device = .cpu) throws -> ProcessGroup {
     guard ProcessGroup.isAvailable(backend) else {
       throw CommandFailure(
         backend == .nccl
@@ -60,7 +60,8 @@ struct WorkerEnvironment: Equatable {
     do {
       return try ProcessGroup(
         backend: backend, storeHost: masterAddress, storePort: masterPort, rank: rank, worldSize: worldSize, timeout: timeout,
-        localHost: isLoopback && interfaceName == nil ? "127.0.0.1" : nil, interfaceName: interfaceName)
+        localHost: isLoopback && interfaceName == nil ? "127.0.0.1" : nil, interfaceName: interfaceName,
+        device: backend == .nccl ? device : .cpu)
     } catch {
       throw CommandFailure(
         "\(error). Check that all \(worldSize) workers are started with the same WORLD_SIZE, that MASTER_ADDR (\(masterAddress)) reaches rank 0's machine, and that MASTER_PORT (\(masterPort)) is free there")

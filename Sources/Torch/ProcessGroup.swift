@@ -20,6 +20,9 @@ public final class ProcessGroup: @unchecked Sendable {
   public let backend: Backend
   public let rank: Int
   public let worldSize: Int
+  /// Where the collectives' tensors must be: the CPU for Gloo, this process's GPU for NCCL (which
+  /// reduces GPU tensors only). Tensors elsewhere are copied there and back.
+  public let device: Device
   /// Where the store is served (`host:port`), for messages.
   public let storeAddress: String
   let handle: ctorch_process_group
@@ -36,9 +39,10 @@ public final class ProcessGroup: @unchecked Sendable {
   ///   - storeHost, storePort: where rank 0 serves the store (`MASTER_ADDR`, `MASTER_PORT`).
   ///   - localHost: the address Gloo binds to (nil: this machine's host name's address).
   ///   - interfaceName: a network interface for Gloo instead (`GLOO_SOCKET_IFNAME`).
+  ///   - device: where the collectives run (`device` above); NCCL needs this process's GPU.
   public init(
     backend: Backend, storeHost: String, storePort: Int, rank: Int, worldSize: Int, timeout: Duration,
-    localHost: String? = nil, interfaceName: String? = nil
+    localHost: String? = nil, interfaceName: String? = nil, device: Device = .cpu
   ) throws {
     Torch.ensureCompatibleShim()
     let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
@@ -50,6 +54,7 @@ public final class ProcessGroup: @unchecked Sendable {
       throw DistributedError("rank \(rank) of \(worldSize) could not join the \(backend.rawValue) group at \(storeHost):\(storePort): \(Self.lastError())")
     }
     self.backend = backend
+    self.device = device
     self.rank = rank
     self.worldSize = worldSize
     storeAddress = "\(storeHost):\(storePort)"
@@ -124,7 +129,9 @@ public final class ProcessGroup: @unchecked Sendable {
     }
     for type in types {
       let group = byType[type]!
-      let flat = group.count == 1 && group[0].isContiguous ? group[0] : Tensor.cat(group.map { $0.reshaped([-1]) })
+      let flat =
+        group.count == 1 && group[0].isContiguous && group[0].device == device
+        ? group[0] : Tensor.cat(group.map { $0.reshaped([-1]) }).to(device: device)
       try collective(flat)
       guard flat !== group[0] else { continue }
       for (tensor, piece) in zip(group, flat.unflattened(into: group.map(\.shape))) { tensor.copy(from: piece) }
@@ -135,13 +142,14 @@ public final class ProcessGroup: @unchecked Sendable {
   public func allGather(_ tensor: Tensor) throws -> [Tensor] {
     final class Collector { var tensors: [Tensor] = [] }
     let collector = Collector()
-    let status = withExtendedLifetime(tensor) {
-      ctorch_all_gather(handle, tensor.handle, { context, out in
+    let staged = tensor.to(device: device)
+    let status = withExtendedLifetime(staged) {
+      ctorch_all_gather(handle, staged.handle, { context, out in
         Unmanaged<Collector>.fromOpaque(context!).takeUnretainedValue().tensors.append(Tensor(handle: out!))
       }, Unmanaged.passUnretained(collector).toOpaque())
     }
     guard status == CTORCH_OK else { throw DistributedError(Self.lastError()) }
-    return collector.tensors
+    return collector.tensors.map { $0.to(device: tensor.device) }
   }
 
   /// Every rank's bytes, in rank order (of any length: the lengths are gathered first).

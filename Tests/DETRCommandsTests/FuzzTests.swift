@@ -87,6 +87,7 @@ import Detection
       "data inspect": ["data", "inspect", "--annotations", f.val.path, "--images", f.images.path],
       "demo": ["demo", "--images", "16", "--size", "64", "--epochs", "1", "--show", "1"],
       "check": ["check", "--steps", "5"],
+      "check-device": ["check-device", "--device", "cpu", "--models", "detr"],
       "convert": ["convert", pth.path, "--family", "detr", "--preset", "small"],
     ]
     // Commands that write somewhere get a fresh --output per case (unless the case is --output itself).
