@@ -8,6 +8,7 @@
 // one draw per call from the thread's current generator (libtorch's default CPU generator unless
 // ctorch_set_thread_generator named another), so that seeding it (or restoring its state when a run
 // resumes) gives the same masks.
+#include <ATen/OpMathType.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -48,9 +49,10 @@ inline uint32_t random_bits(uint64_t index, uint32_t low, uint32_t high) {
 
 // The kernels copy their pointers into restrict-qualified locals: read through the lambda's
 // captures, the compiler must assume every store may change them and keeps the loops scalar.
-template <typename scalar_t>
+// `op_t`: the arithmetic's type, float for bfloat16 and float16 inputs (as libtorch's), else the input's.
+template <typename scalar_t, typename op_t = at::opmath_type<scalar_t>>
 void forward_kernel(const scalar_t *input, scalar_t *output, uint8_t *keep, int64_t count, uint32_t threshold, uint64_t seed,
-                    scalar_t scale) {
+                    op_t scale) {
   const uint32_t low = static_cast<uint32_t>(seed), high = static_cast<uint32_t>(seed >> 32);
   constexpr int64_t lanes = 64;
   at::parallel_for(0, count, grain, [=](int64_t begin, int64_t end) {
@@ -69,25 +71,27 @@ void forward_kernel(const scalar_t *input, scalar_t *output, uint8_t *keep, int6
         // Mask and product in separate loops, the select as arithmetic (0 or 1 times the scale): so
         // GCC vectorizes both.
         for (int64_t j = 0; j < lanes; ++j) kept[start + j] = random[j] >= threshold;
-        for (int64_t j = 0; j < lanes; ++j) out[start + j] = in[start + j] * (scale * static_cast<scalar_t>(kept[start + j]));
+        for (int64_t j = 0; j < lanes; ++j) {
+          out[start + j] = static_cast<scalar_t>(static_cast<op_t>(in[start + j]) * (scale * static_cast<op_t>(kept[start + j])));
+        }
       } else {
         for (int64_t j = 0; j < n; ++j) {
           const bool on = random_bits(first + j, low, high) >= threshold;
           kept[start + j] = on;
-          out[start + j] = in[start + j] * (scale * static_cast<scalar_t>(on));
+          out[start + j] = static_cast<scalar_t>(static_cast<op_t>(in[start + j]) * (scale * static_cast<op_t>(on)));
         }
       }
     }
   });
 }
 
-template <typename scalar_t>
-void backward_kernel(const scalar_t *gradient, const uint8_t *keep, scalar_t *result, int64_t count, scalar_t scale) {
+template <typename scalar_t, typename op_t = at::opmath_type<scalar_t>>
+void backward_kernel(const scalar_t *gradient, const uint8_t *keep, scalar_t *result, int64_t count, op_t scale) {
   at::parallel_for(0, count, grain, [=](int64_t begin, int64_t end) {
     const scalar_t *__restrict in = gradient;
     const uint8_t *__restrict kept = keep;
     scalar_t *__restrict out = result;
-    for (int64_t i = begin; i < end; ++i) out[i] = in[i] * (scale * static_cast<scalar_t>(kept[i]));
+    for (int64_t i = begin; i < end; ++i) out[i] = static_cast<scalar_t>(static_cast<op_t>(in[i]) * (scale * static_cast<op_t>(kept[i])));
   });
 }
 
@@ -99,9 +103,9 @@ struct CounterDropout : public torch::autograd::Function<CounterDropout> {
     // Dropped when the 32-bit hash is below p · 2³² (p < 1 here, so the threshold fits).
     const auto threshold = static_cast<uint32_t>(std::llround(probability * 4294967296.0));
     const uint64_t seed = draw_seed();
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "counter_dropout", [&] {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "counter_dropout", [&] {
       forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), output.mutable_data_ptr<scalar_t>(), keep.mutable_data_ptr<uint8_t>(),
-                               x.numel(), threshold, seed, static_cast<scalar_t>(1.0 / (1.0 - probability)));
+                               x.numel(), threshold, seed, static_cast<at::opmath_type<scalar_t>>(1.0 / (1.0 - probability)));
     });
     context->save_for_backward({keep});
     context->saved_data["probability"] = probability;
@@ -113,9 +117,9 @@ struct CounterDropout : public torch::autograd::Function<CounterDropout> {
     const double probability = context->saved_data["probability"].toDouble();
     auto gradient = grads[0].contiguous();
     auto result = at::empty_like(gradient);
-    AT_DISPATCH_FLOATING_TYPES(gradient.scalar_type(), "counter_dropout_backward", [&] {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, gradient.scalar_type(), "counter_dropout_backward", [&] {
       backward_kernel<scalar_t>(gradient.const_data_ptr<scalar_t>(), keep.const_data_ptr<uint8_t>(), result.mutable_data_ptr<scalar_t>(),
-                                gradient.numel(), static_cast<scalar_t>(1.0 / (1.0 - probability)));
+                                gradient.numel(), static_cast<at::opmath_type<scalar_t>>(1.0 / (1.0 - probability)));
     });
     return {result, at::Tensor()};
   }

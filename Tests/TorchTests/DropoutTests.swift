@@ -31,6 +31,22 @@ import TorchTestSupport
     #expect(columnShares.allSatisfy { abs($0 - probability) < 0.06 }, "no column is dropped much more or less often than the rest")
   }
 
+  /// Under bfloat16 autocast dropout sees bfloat16 activations: the same mask as in float32 (it depends on
+  /// the seed and the element's index only), the product computed in float32 and rounded once.
+  @Test func reducedPrecisionInputsGetTheSameMask() {
+    let x = withSeededGenerator(1) { Tensor.randn([37, 129]) }
+    for dtype in [DType.bfloat16, .float16] {
+      let reduced = x.to(dtype).requiringGrad()
+      let output = withSeededGenerator(5) { Functional.dropout(reduced, probability: probability, training: true) }
+      let full = withSeededGenerator(5) { Functional.dropout(reduced.detached().to(.float32), probability: probability, training: true) }
+      #expect(output.dtype == dtype)
+      #expect(output.to(.float32).asArray(Float.self) == full.to(dtype).to(.float32).asArray(Float.self), "\(dtype)")
+      output.sum().backward()
+      let kept = full.asArray(Float.self).map { $0 == 0 ? Float(0) : Float(1 / (1 - probability)) }
+      #expect(reduced.grad!.to(.float32).asArray(Float.self) == kept.map { Tensor([$0]).to(dtype).to(.float32).item(Float.self) }, "\(dtype)")
+    }
+  }
+
   @Test func gradientIsTheMaskScaled() {
     let x = withSeededGenerator(1) { Tensor.rand([64, 33]) + 0.5 }.requiringGrad()
     let y = withSeededGenerator(2) { Functional.dropout(x, probability: probability, training: true) }

@@ -74,4 +74,20 @@ import Training
       #expect(abs(best - bestReduced) <= 0.02, "\(kind): best score \(bestReduced) vs \(best)")
     }
   }
+
+  /// A training-mode step in bf16 (dropout on bfloat16 activations, DINO's and Focus-DETR's denoising
+  /// queries): finite losses and gradients for every parameter that gets one.
+  @Test(arguments: [ModelKind.detr, .dino, .focusDETR, .sdDETR])
+  func bf16TrainingStepWithDropout(kind: ModelKind) throws {
+    let detector = try withSeededGenerator(3) { try DetectorFactory.make(kind: kind, preset: "small") }
+    detector.train()
+    let batch = DeviceParity.sampleBatch()
+    let loss = try withSeededGenerator(4) { try Precision.bf16.run { try detector.losses(for: batch) } }
+    #expect(loss.total.dtype == .float32)
+    #expect(loss.total.item(Double.self).isFinite, "\(kind): loss \(loss.total.item(Double.self))")
+    loss.total.backward()
+    let gradients = detector.parameters().compactMap(\.grad)
+    #expect(!gradients.isEmpty)
+    #expect(gradients.allSatisfy { $0.isFinite().all().item(Bool.self) }, "\(kind): a gradient is not finite")
+  }
 }
