@@ -7,8 +7,8 @@
 #      gradients and time, fp32 and bf16 inputs (attention_kernels.py);
 #   3. Deformable DETR R50 at 800x1333: ours against transformers on the same GPU and PyTorch, inference
 #      batch 1 and a training step batch 2, fp32 and bf16.
-# Needs .device/ from Scripts/device/pack.sh (carried). Results go to $OUT (or ./gpu-check-out): the log
-# and JSON files. Fits a 10-minute run on an H100.
+# Needs the pack from Scripts/device/pack.sh (.device-1/ and .device-2/, carried in two calls: see there).
+# Results go to $OUT (or ./gpu-check-out): the log and JSON files. Fits a 10-minute run on an H100.
 #
 # A dry run of the same steps on a CPU machine (the plumbing, not the GPU): GPU_CHECK_DEVICE=cpu
 # GPU_CHECK_SIZE=64x96 GPU_CHECK_ITERATIONS=2 PYTHON=<a python with torch and transformers> DETR=<a detr>.
@@ -22,7 +22,18 @@ python=${PYTHON:-python3}
 device=${GPU_CHECK_DEVICE:-cuda}
 size=${GPU_CHECK_SIZE:-800x1333}
 iterations=${GPU_CHECK_ITERATIONS:-20}
-detr=${DETR:-$root/.device/detr}
+pack=/tmp/detr-pack
+if [[ -z "${DETR:-}" ]]; then
+  parts=("$root"/.device-*/pack.part-*)
+  if [[ ${#parts[@]} -ne 2 || ! -f ${parts[0]} ]]; then
+    echo "the pack is not all here (found: ${parts[*]}): carry .device-1 in one call and .device-2 in the next (Scripts/device/pack.sh)"
+    exit 1
+  fi
+  rm -rf "$pack" && mkdir -p "$pack"
+  cat "${parts[@]}" | xz -d | tar -x -C "$pack" --strip-components 1 || { echo "the pack's parts do not join: pack again"; exit 1; }
+  echo "unpacked detr of commit $(cat "$pack/commit")"
+fi
+detr=${DETR:-$pack/detr}
 height=${size%x*} width=${size#*x}
 torch_dir=$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 [[ $device == cuda ]] && { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nvcc --version | tail -1; }
@@ -34,16 +45,17 @@ cmake -S Shim -B "$build" -DLIBTORCH="$torch_dir" -DCTORCH_NATIVE=OFF -DCMAKE_CU
 cmake --build "$build" --target ctorch -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -m5 -A5 error "$out/build.log"; exit 1; }
 if grep -q "CUDA kernels" "$out/cmake.log"; then echo "shim built with the CUDA kernels in $((SECONDS - start)) s"; else echo "shim built without CUDA kernels in $((SECONDS - start)) s"; fi
 nvidia_libs=$(find "$(dirname "$torch_dir")/nvidia" -maxdepth 3 -name lib -type d 2>/dev/null | tr '\n' ':')
-export LD_LIBRARY_PATH="$build:$torch_dir/lib:$root/.device/lib:$nvidia_libs${LD_LIBRARY_PATH:-}"
-"$detr" --version || exit 1
+# Only detr gets the packed libraries (Python keeps the machine's own).
+run_detr() { LD_LIBRARY_PATH="$build:$torch_dir/lib:$nvidia_libs$pack/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$detr" "$@"; }
+run_detr --version || exit 1
 status=0
 
 echo "== 1. detr check-device --device $device"
-"$detr" check-device --device "$device" --json "$out/check-device.json" | grep -v "^ok " || status=1
+run_detr check-device --device "$device" --json "$out/check-device.json" | grep -v "^ok " || status=1
 
 echo "== 2. the CUDA kernel against the official op"
 if [[ $device == cuda ]]; then
-  "$python" Scripts/device/attention_kernels.py --official "$root/.device/official-ops" --json "$out/kernels.json" || status=1
+  "$python" Scripts/device/attention_kernels.py --official "$pack/official-ops" --json "$out/kernels.json" || status=1
 else
   echo "(needs a GPU)"
 fi
@@ -54,7 +66,7 @@ for precision in fp32 bf16; do
     batch=1 flags=()
     [[ $mode == train ]] && batch=2 flags=(--train)
     ours="$out/ours-$mode-$precision.json" theirs="$out/transformers-$mode-$precision.json"
-    "$detr" benchmark --model deformable-detr --preset r50 --image-size "$height" --image-width "$width" --batch-size $batch \
+    run_detr benchmark --model deformable-detr --preset r50 --image-size "$height" --image-width "$width" --batch-size $batch \
       "${flags[@]}" ${flags:+--freeze-backbone} --device "$device" --precision $precision --iterations "$iterations" --json "$ours" \
       >/dev/null || { status=1; continue; }
     PYTHONPATH=Scripts/benchmarks "$python" Scripts/benchmarks/transformers_reference.py --model deformable-detr --image-size "$height" \
