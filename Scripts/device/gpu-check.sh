@@ -21,7 +21,7 @@ exec > >(tee "$out/gpu-check.log") 2>&1
 python=${PYTHON:-python3}
 device=${GPU_CHECK_DEVICE:-cuda}
 size=${GPU_CHECK_SIZE:-800x1333}
-iterations=${GPU_CHECK_ITERATIONS:-20}
+iterations=${GPU_CHECK_ITERATIONS:-10}
 pack=/tmp/detr-pack
 if [[ -z "${DETR:-}" ]]; then
   parts=("$root"/.device-*/pack.part-*)
@@ -40,7 +40,8 @@ torch_dir=$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__
 echo "torch $("$python" -c 'import torch; print(torch.__version__, torch.version.cuda)'), device $device, $size, $iterations iterations"
 build=${SHIM_BUILD:-/tmp/ctorch-$device}
 start=$SECONDS
-cmake -S Shim -B "$build" -DLIBTORCH="$torch_dir" -DCTORCH_NATIVE=OFF -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES:-90}" \
+nccl_root=$(dirname "$torch_dir")/nvidia/nccl  # pip's NCCL headers, for the data-parallel NCCL path
+cmake -S Shim -B "$build" -DLIBTORCH="$torch_dir" -DNCCL_ROOT="$nccl_root" -DCTORCH_NATIVE=OFF -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES:-90}" \
   -DCMAKE_BUILD_TYPE=Release >"$out/cmake.log" 2>&1 || { tail -20 "$out/cmake.log"; exit 1; }
 cmake --build "$build" --target ctorch -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -m5 -A5 error "$out/build.log"; exit 1; }
 if grep -q "CUDA kernels" "$out/cmake.log"; then echo "shim built with the CUDA kernels in $((SECONDS - start)) s"; else echo "shim built without CUDA kernels in $((SECONDS - start)) s"; fi
