@@ -3,6 +3,7 @@ import COCO
 import COCOEval
 import Detectors
 import Foundation
+import Torch
 import Training
 
 /// `detr demo`: the whole path on the built-in data in one command. Synthesizes the shapes dataset,
@@ -44,6 +45,9 @@ struct DemoCommand: ParsableCommand {
   @Option(help: "Draw detections scoring above this (the demo's short training gives scores of about 0.25-0.5).")
   var threshold: Float = 0.25
 
+  @Option(help: deviceHelp)
+  var device: Device?
+
   func validate() throws {
     guard epochs > 0, batchSize > 0, images >= 16 else {
       throw ValidationError("--epochs and --batch-size must be positive and --images at least 16")
@@ -57,11 +61,13 @@ struct DemoCommand: ParsableCommand {
 
   func run() throws {
     let start = Date()
+    let device = try Device.resolve(self.device)
     let outputURL = URL(fileURLWithPath: output)
     var arguments = [
       "--model", "deformable-detr", "--preset", "small", "--synthetic-images", "\(images)", "--synthetic-size", "\(size)",
       "--synthetic-objects", "medium-large", "--augmentation", "flip", "--epochs", "\(epochs)", "--batch-size", "\(batchSize)", "--learning-rate",
       "\(learningRate)", "--seed", "\(seed)", "--output", output, "--log-every", "10", "--checkpoint-every", "100",
+      "--device", device.description,
     ]
     if Trainer.hasCheckpoint(in: outputURL) {
       print("continuing the demo in \(output) (delete the folder to start over)")
@@ -76,6 +82,7 @@ struct DemoCommand: ParsableCommand {
     let best = outputURL.appendingPathComponent("best")
     let checkpoint = FileManager.default.fileExists(atPath: best.path) ? best : outputURL.appendingPathComponent("last")
     let loaded = try DetectorCheckpoint.load(checkpoint)
+    loaded.detector.to(device: device)
     let validation = try DetectionDataset(annotationsFile: validationFile, imageDirectory: imageFolder, policy: DetectionDataset.Policy())
     let loader = DetectionLoader(
       dataset: validation, transform: .scaled(.evaluation, by: scale), batchSize: batchSize, shuffle: false, seed: seed)

@@ -10,7 +10,7 @@ public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Double, normType: 
   return withNoGrad {
     let norms = Tensor.stack(gradients.map { $0.norm(normType) })
     let total = normType.isInfinite ? norms.max() : norms.norm(normType)
-    let coefficient = (Tensor(scalar: Float(maxNorm)) / (total + 1e-6)).clamped(max: 1)
+    let coefficient = (Tensor.full([], maxNorm, dtype: total.dtype, device: total.device) / (total + 1e-6)).clamped(max: 1)
     for gradient in gradients { gradient *= coefficient }
     return total.item(Double.self)
   }

@@ -13,6 +13,7 @@ import Training
     ["evaluate", "--annotations", "missing.json", "--weights", "missing-folder", "--images", "."],
     ["train", "--epochs", "1", "--output", "never-written"],
     ["check-device"],
+    ["demo", "--images", "16", "--output", "never-written"],
   ])
   func cudaWithoutAGPUIsAClearError(arguments: [String]) throws {
     guard Torch.cudaDeviceCount == 0 else { return }
