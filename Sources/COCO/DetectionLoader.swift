@@ -41,11 +41,14 @@ public final class DetectionLoader: Sendable {
   public let skipUnreadableImages: Bool
   /// The part of each epoch this loader reads.
   public let shard: Shard
+  /// Put each batch's images and mask in page-locked memory on the loader's threads, so that the copy
+  /// to a GPU can run while the host goes on (for a model on a GPU; nothing changes without one).
+  public let pinMemory: Bool
 
   public init(
     dataset: DetectionDataset, transform: DETRTransform, batchSize: Int, shuffle: Bool, seed: UInt64, dropLast: Bool = false,
     workerCount: Int = 2, prefetchBatches: Int = 4, padToMultipleOf: Int? = nil, skipUnreadableImages: Bool = false,
-    shard: Shard = .whole
+    shard: Shard = .whole, pinMemory: Bool = false
   ) {
     precondition(batchSize > 0 && workerCount > 0 && prefetchBatches > 0, "loader sizes must be positive")
     self.dataset = dataset
@@ -59,6 +62,7 @@ public final class DetectionLoader: Sendable {
     self.padToMultipleOf = padToMultipleOf
     self.skipUnreadableImages = skipUnreadableImages
     self.shard = shard
+    self.pinMemory = pinMemory
   }
 
   /// The same loader reading another shard.
@@ -66,7 +70,7 @@ public final class DetectionLoader: Sendable {
     DetectionLoader(
       dataset: dataset, transform: transform, batchSize: batchSize, shuffle: shuffle, seed: seed, dropLast: dropLast,
       workerCount: workerCount, prefetchBatches: prefetchBatches, padToMultipleOf: padToMultipleOf,
-      skipUnreadableImages: skipUnreadableImages, shard: shard)
+      skipUnreadableImages: skipUnreadableImages, shard: shard, pinMemory: pinMemory)
   }
 
   /// Global samples one step of all shards together takes (`batchSize` × shards).
@@ -234,7 +238,11 @@ private final class BatchQueue: @unchecked Sendable {
         skipped.append(error)
       }
     }
-    let batch = samples.isEmpty ? nil : DetectionBatch(samples: samples, padToMultipleOf: loader.padToMultipleOf)
+    var batch = samples.isEmpty ? nil : DetectionBatch(samples: samples, padToMultipleOf: loader.padToMultipleOf)
+    if loader.pinMemory, let made = batch {
+      batch?.images = made.images.pinned()
+      batch?.paddingMask = made.paddingMask.pinned()
+    }
     return LoadedBatch(index: index, batch: batch, skipped: skipped)
   }
 }

@@ -118,7 +118,8 @@ extension EvaluateCommand {
     let dataset = try DetectionDataset(
       annotationsFile: URL(fileURLWithPath: annotationsPath), imageDirectory: URL(fileURLWithPath: images!))
     // Results use the checkpoint's category ids; the dataset's own map only drives its targets.
-    let loader = DetectionLoader(dataset: dataset, transform: .scaled(.evaluation, by: imageScale), batchSize: 1, shuffle: false, seed: 0)
+    let loader = DetectionLoader(
+      dataset: dataset, transform: .scaled(.evaluation, by: imageScale), batchSize: 1, shuffle: false, seed: 0, pinMemory: device.isCUDA)
     let detections = try DetectorEvaluation.detections(of: loaded.detector, loader: loader, categories: loaded.categories, precision: precision)
     if let detectionsOut {
       let encoder = JSONEncoder()

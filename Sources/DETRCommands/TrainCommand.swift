@@ -275,12 +275,13 @@ struct TrainCommand: ParsableCommand {
     let shard = group.map { DetectionLoader.Shard(index: $0.rank, count: $0.worldSize, equalLength: true) } ?? .whole
     let trainLoader = DetectionLoader(
       dataset: train, transform: .scaled(.training, by: scale, augmentation: augmentation), batchSize: batchSize, shuffle: true, seed: seed, dropLast: false,
-      shard: shard)
+      shard: shard, pinMemory: device.isCUDA)
     var validation: (loader: DetectionLoader, annotations: URL)?
     if let validationFile {
       let set = try DetectionDataset(annotationsFile: validationFile, imageDirectory: imageFolder, policy: policy)
       validation = (
-        DetectionLoader(dataset: set, transform: .scaled(.evaluation, by: scale), batchSize: batchSize, shuffle: false, seed: seed),
+        DetectionLoader(
+          dataset: set, transform: .scaled(.evaluation, by: scale), batchSize: batchSize, shuffle: false, seed: seed, pinMemory: device.isCUDA),
         validationFile
       )
     }

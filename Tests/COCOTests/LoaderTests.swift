@@ -114,6 +114,23 @@ import TorchTestSupport
     #expect(sampleCount == loader.dataset.samples.count)
   }
 
+  /// Pinned batches (for a model on a GPU) hold the same values; without a GPU, pinning changes nothing.
+  @Test func pinnedBatchesAreTheSameBatches() throws {
+    let plain = try loader()
+    let pinned = DetectionLoader(
+      dataset: plain.dataset, transform: plain.transform, batchSize: plain.batchSize, shuffle: true, seed: plain.seed, workerCount: 2,
+      prefetchBatches: 2, padToMultipleOf: 32, pinMemory: true)
+    #expect(pinned.sharded(.init(index: 0, count: 2, equalLength: true)).pinMemory)
+    let a = Array(plain.batches(epoch: 1)).compactMap(\.batch).prefix(3)
+    let b = Array(pinned.batches(epoch: 1)).compactMap(\.batch).prefix(3)
+    #expect(a.count == 3 && b.count == 3)
+    for (x, y) in zip(a, b) {
+      #expect(x.targets == y.targets)
+      #expect(x.images.isClose(to: y.images, relativeTolerance: 0, absoluteTolerance: 0))
+      #expect((x.paddingMask .== y.paddingMask).all().item(Bool.self))
+    }
+  }
+
   /// DistributedSampler's semantics: each step of two shards of batch 2 reads the samples of one step of
   /// batch 4 in one process, with the same augmentation; the last round is completed from the start.
   @Test func shardsDealTheGlobalOrderInTurns() throws {
