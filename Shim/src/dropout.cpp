@@ -132,6 +132,17 @@ namespace ctorch {
 at::Tensor dropout(const at::Tensor &input, double probability, bool training) {
   const bool counterBased = training && probability > 0 && probability < 1 && input.device().is_cpu() &&
                             at::isFloatingType(input.scalar_type()) && input.numel() > 0 && input.layout() == at::kStrided;
+  if (!counterBased && training && probability > 0 && probability < 1 && input.numel() > 0 && !input.device().is_cpu()) {
+    // Another device: the mask from a copy of the device's generator seeded with one draw from the thread's
+    // generator, as the CPU path, so that the run's seed (and a resumed run's restored state) decides it.
+    auto generator = at::globalContext().defaultGenerator(input.device()).clone();
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_current_seed(draw_seed());
+    }
+    auto keep = at::empty_like(input).bernoulli_(1 - probability, generator);
+    return input * keep * (1.0 / (1.0 - probability));
+  }
   if (!counterBased) return at::dropout(input, probability, training);
   return CounterDropout::apply(input, probability);
 }

@@ -78,6 +78,26 @@ public enum DeviceParity {
     return checks
   }
 
+  /// Dropout in training on `device`: the mask is decided by the calling thread's generator (the same
+  /// seed gives the same mask, another seed another one), a share p is dropped, the rest scaled by 1/(1-p).
+  public static func checkDropout(on device: Device, probability: Double = 0.1) -> [Check] {
+    let ones = Tensor.ones([512, 1024], device: device)
+    func dropped(seed: UInt64) -> Tensor {
+      Generator(seed: seed).withCurrent { Functional.dropout(ones, probability: probability, training: true) }.to(device: .cpu)
+    }
+    let (first, again, other) = (dropped(seed: 9), dropped(seed: 9), dropped(seed: 10))
+    let droppedShare = (first .== 0).to(.float64).mean().item(Double.self)
+    let differing = ((first .== 0) .!= (other .== 0)).to(.float64).mean().item(Double.self)
+    let keptValue = first.max().item(Double.self)
+    return [
+      Check(name: "dropout on \(device): the same seed gives the same mask", value: again, reference: first, tolerance: 0),
+      // Two independent masks differ in 2p(1-p) of the elements (18% at p = 0.1).
+      Check(name: "dropout on \(device): another seed gives another mask", difference: Swift.max(0, 0.1 - differing), tolerance: 0),
+      Check(name: "dropout on \(device): share dropped minus p", difference: abs(droppedShare - probability), tolerance: 0.005),
+      Check(name: "dropout on \(device): kept values scaled by 1/(1-p)", difference: abs(keptValue - 1 / (1 - probability)), tolerance: 1e-6),
+    ]
+  }
+
   /// The fused deformable attention on `device` (forward, and the gradients of value, locations and
   /// weights) against the composed version on the same device, and the device's fused output against
   /// the CPU's. Four levels, 8 heads of 32 channels, 4 points (Deformable DETR's shape), 300 queries.
