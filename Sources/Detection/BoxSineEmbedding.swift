@@ -18,8 +18,11 @@ public func boxSineEmbedding(_ boxes: Tensor, featuresPerCoordinate: Int, temper
   ).flattened(from: rank - 1)
   if swapXY {
     let coordinates = embedded.size(-2)
-    let order = [1, 0] + Array(2..<coordinates)
-    embedded = embedded.indexSelect(dim: rank - 2, index: Tensor(order, shape: [coordinates]).to(device: boxes.device))
+    // Slices, not an index tensor: nothing is copied from host memory (on a GPU that would wait for its queue).
+    let axis = rank - 2
+    embedded = Tensor.cat(
+      [embedded.slice(dim: axis, start: 1, end: 2), embedded.slice(dim: axis, start: 0, end: 1)]
+        + (coordinates > 2 ? [embedded.slice(dim: axis, start: 2)] : []), dim: axis)
   }
   return embedded.flattened(from: rank - 2)
 }

@@ -109,13 +109,17 @@ public final class MultiScaleDeformableAttention: Module {
 
   /// One over the width (x) or height (y) of each sampling offset's level, in the projection's output
   /// order (heads, levels, points, xy): `[heads · levels · points · 2]`, `like`'s dtype and device.
+  /// Filled on the device: a copy from host memory would make a GPU's queue drain first.
   private func offsetScale(_ featureLevels: FeatureLevels, like tensor: Tensor) -> Tensor {
     precondition(featureLevels.count == levels, "MultiScaleDeformableAttention: \(featureLevels.count) feature levels for \(levels)")
-    let perLevel = featureLevels.shapes.flatMap { shape in
-      Array(repeating: [1 / Double(shape.width), 1 / Double(shape.height)], count: points).flatMap { $0 }
+    let perLevel = featureLevels.shapes.map { shape in
+      Tensor.stack(
+        [
+          Tensor.full([points], 1 / Double(shape.width), dtype: tensor.dtype, device: tensor.device),
+          Tensor.full([points], 1 / Double(shape.height), dtype: tensor.dtype, device: tensor.device),
+        ], dim: 1)  // [points, 2]
     }
-    let scales = Array(repeating: perLevel, count: heads).flatMap { $0 }
-    return Tensor(scales).to(tensor.dtype).to(device: tensor.device)
+    return Tensor.stack(perLevel, dim: 0).unsqueezed(dim: 0).expanded(to: [heads, levels, points, 2]).reshaped([-1])
   }
 
   /// The attention core: the fused kernel where the shim has one for the device (the CPU; CUDA when built

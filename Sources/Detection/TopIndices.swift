@@ -8,6 +8,6 @@ extension Tensor {
     let available = Swift.min(count, size(1))
     let ranked = topK(available, dim: 1).indices
     guard available < count else { return ranked }
-    return ranked.indexSelect(dim: 1, index: Tensor((0..<count).map { $0 % available }, shape: [count]).to(device: ranked.device))
+    return ranked.indexSelect(dim: 1, index: Tensor.arange(count, device: ranked.device).remainder(available))
   }
 }
