@@ -39,7 +39,7 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "With --weights, the forward pass's arithmetic: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
   var precision: Precision = .fp32
 
-  @Option(help: deviceHelp)
+  @Option(help: ArgumentHelp("With --weights, where the model runs: cpu, cuda or cuda:N (default: the first GPU when libtorch has one, else the CPU).", valueName: "device"))
   var device: Device?
 
   func validate() throws {
@@ -51,6 +51,7 @@ struct EvaluateCommand: ParsableCommand {
     case (nil, .some, .some): break
     default: throw ValidationError("give either --detections, or --weights with --images")
     }
+    if device != nil && weights == nil { throw ValidationError("--device says where --weights runs; with --detections no model runs") }
   }
 
   @Option(name: .customLong("json"), help: ArgumentHelp("Also write the numbers to this file.", valueName: "OUT.json"))

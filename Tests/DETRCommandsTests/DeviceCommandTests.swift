@@ -29,6 +29,8 @@ import Training
   @Test func aDeviceNameThatIsNoneIsAUsageError() throws {
     let (status, output) = try ConvertCommandTests.detr(["check-device", "--device", "gpu0"])
     #expect(status == 64 && output.contains("'gpu0' is invalid for '--device"), "\(output)")
+    let noModel = try ConvertCommandTests.detr(["evaluate", "--annotations", "a.json", "--detections", "d.json", "--device", "cpu"])
+    #expect(noModel.status == 64 && noModel.output.contains("with --detections no model runs"), "\(noModel.output)")
   }
 
   /// On the CPU the check compares the fused deformable attention with the composed one, and runs each
