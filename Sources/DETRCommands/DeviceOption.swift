@@ -2,7 +2,7 @@ import ArgumentParser
 import Torch
 
 extension Device: ExpressibleByArgument {
-  /// `cpu`, `cuda` or `cuda:N` (the meta device is not for the command line).
+  /// `cpu`, `cuda` or `cuda:N`.
   public init?(argument: String) {
     guard let device = Device(argument) else { return nil }
     self = device

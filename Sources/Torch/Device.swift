@@ -55,7 +55,7 @@ public enum Device: Sendable, Hashable, CustomStringConvertible {
     if count == 0 {
       throw DeviceError(
         message: "device \(self): this libtorch has no CUDA or sees no GPU (\(Torch.libtorchVersion)); use --device cpu, "
-          + "or build the shim against a CUDA libtorch (LIBTORCH=... Scripts/setup.sh, see README \"GPUs\")")
+          + "or build the shim against a CUDA libtorch (README, \"On a GPU machine\")")
     }
     if index >= count {
       throw DeviceError(message: "device \(self): libtorch sees \(count) GPU\(count == 1 ? "" : "s") (cuda:0\(count > 1 ? "...cuda:\(count - 1)" : ""))")
