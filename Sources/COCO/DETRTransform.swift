@@ -1,4 +1,5 @@
 import Foundation
+import Torch
 
 /// What a detector is trained on for one image: classes and boxes after the transform.
 public struct DetectionTarget: Sendable, Equatable {
@@ -60,8 +61,20 @@ public struct DETRTransform: Sendable {
     case flip
   }
 
+  /// How evaluation resizes an image (training always resizes as DETR's references).
+  public enum Resizing: String, CaseIterable, Sendable {
+    /// DETR's references (torchvision's `Resize` on a PIL image): DETR's size rule (the longer side
+    /// truncated), bilinear resampling of the 8-bit pixels, then normalization. What swift-detr trains with.
+    case detr
+    /// torchvision's detection models (`GeneralizedRCNNTransform`): normalization first, then bilinear
+    /// interpolation of the float image (no antialiasing, half-pixel centres) to `⌊side · s⌋` with
+    /// `s = min(size / shorter side, maxSize / longer side)`.
+    case torchvision
+  }
+
   public var mode: Mode
   public var augmentation = Augmentation.detr
+  public var resizing = Resizing.detr
   public var scales: [Int] = Array(stride(from: 480, through: 800, by: 32))
   public var maxSize = 1333
   public var cropResizeScales = [400, 500, 600]
@@ -95,6 +108,8 @@ public struct DETRTransform: Sendable {
     let kept = boxes.indices.filter { !isCrowd[$0] }
     var state = (image: image, boxes: kept.map { boxes[$0] }, labels: kept.map { labels[$0] })
     switch mode {
+    case .evaluation where resizing == .torchvision:
+      return torchvisionResized(image, imageId: imageId, boxes: state.boxes, labels: state.labels)
     case .evaluation:
       state = resize(state, shorterSide: evaluationSize, maxSize: maxSize)
     case .training:
@@ -119,6 +134,30 @@ public struct DETRTransform: Sendable {
   }
 
   typealias State = (image: Image, boxes: [[Double]], labels: [Int])
+
+  /// The output size of torchvision's detection transform for a shorter side of `size` and a longer
+  /// side of at most `maxSize`: each side times the scale, rounded down, in float64 as Python does.
+  public static func torchvisionOutputSize(width: Int, height: Int, shorterSide size: Int, maxSize: Int) -> (width: Int, height: Int) {
+    let scale = Swift.min(Double(size) / Double(Swift.min(width, height)), Double(maxSize) / Double(Swift.max(width, height)))
+    return (Int((Double(width) * scale).rounded(.down)), Int((Double(height) * scale).rounded(.down)))
+  }
+
+  /// Evaluation as torchvision's detection models preprocess: normalized at the stored size, then
+  /// resized as floats by libtorch's bilinear kernel (the one `interpolate` runs there).
+  func torchvisionResized(_ image: Image, imageId: Int, boxes: [[Double]], labels: [Int]) -> TransformedSample {
+    let (width, height) = Self.torchvisionOutputSize(width: image.width, height: image.height, shorterSide: evaluationSize, maxSize: maxSize)
+    var pixels = normalize(image)
+    if (width, height) != (image.width, image.height) {
+      let planar = Tensor(pixels, shape: [1, 3, image.height, image.width])
+      pixels = Functional.interpolate(planar, size: (height, width), mode: .bilinear).contiguous().asArray(Float.self)
+    }
+    let (w, h) = (Double(image.width), Double(image.height))
+    let normalized = boxes.map { b in [(b[0] + b[2]) / 2 / w, (b[1] + b[3]) / 2 / h, (b[2] - b[0]) / w, (b[3] - b[1]) / h] }
+    return TransformedSample(
+      pixels: pixels, width: width, height: height,
+      target: DetectionTarget(
+        imageId: imageId, labels: labels, boxes: normalized, originalSize: (image.height, image.width), size: (height, width)))
+  }
 
   func flip(_ state: State) -> State {
     let w = Double(state.image.width)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import COCO
 import Detectors
 import Foundation
 import Training
@@ -32,6 +33,12 @@ struct ConvertCommand: ParsableCommand {
 
   @Option(help: "The architecture as a config JSON of the family (a run folder's config.json works).")
   var config: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "The categories the checkpoint was trained on: a COCO annotations file (or a JSON list of {id, name}); matched by name when the checkpoint names its classes (MMDetection), else in id order.",
+      valueName: "FILE"))
+  var categories: String?
 
   @Option(help: "The folder to write; must not exist yet, or be empty.")
   var output: String
@@ -72,11 +79,33 @@ struct ConvertCommand: ParsableCommand {
       }
     }
     let report = try CheckpointConversion.convert(
-      sourceURL, family: family, preset: preset, configJSON: configData, configName: config, to: outputURL)
+      sourceURL, family: family, preset: preset, configJSON: configData, configName: config, categories: try categories.map(Self.readCategories),
+      to: outputURL)
     print("converted \(source) (\(report.layout) layout) → \(output): \(report.family.rawValue), \(report.architecture), \(report.loaded) tensors, \(report.categories.count) classes")
+    for note in report.notes { print("note: \(note)") }
     if !report.unused.isEmpty {
       let shown = report.unused.prefix(10).joined(separator: ", ")
       print("not used by the model (\(report.unused.count)): \(shown)\(report.unused.count > 10 ? ", ..." : "")")
     }
+  }
+
+  /// The categories of a COCO annotations file (its `categories`) or of a JSON list of {id, name}.
+  static func readCategories(_ path: String) throws -> [CategoryMap.Entry] {
+    let data: Data
+    do {
+      data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+      throw CommandFailure("--categories \(path) cannot be read (\(error.localizedDescription))")
+    }
+    let object = try? JSONSerialization.jsonObject(with: data)
+    let list = (object as? [String: Any])?["categories"] ?? object
+    guard let list = list as? [Any], !list.isEmpty,
+      let entries = try? JSONDecoder().decode([CategoryMap.Entry].self, from: JSONSerialization.data(withJSONObject: list)),
+      Set(entries.map(\.id)).count == entries.count
+    else {
+      throw CommandFailure(
+        "--categories \(path) holds no categories: give a COCO annotations file (with \"categories\": [{\"id\", \"name\"}, ...], distinct ids) or such a list")
+    }
+    return entries
   }
 }

@@ -85,7 +85,8 @@ struct DemoCommand: ParsableCommand {
     loaded.detector.to(device: device)
     let validation = try DetectionDataset(annotationsFile: validationFile, imageDirectory: imageFolder, policy: DetectionDataset.Policy())
     let loader = DetectionLoader(
-      dataset: validation, transform: .scaled(.evaluation, by: scale), batchSize: batchSize, shuffle: false, seed: seed)
+      dataset: validation, transform: .scaled(.evaluation, by: scale), batchSize: batchSize, shuffle: false, seed: seed,
+      padToMultipleOf: loaded.detector.inputSizeDivisor)
     let result = try DetectorEvaluation.evaluate(
       loaded.detector, loader: loader, categories: loaded.categories, annotationsFile: validationFile)
     let evaluated = Date()

@@ -33,3 +33,8 @@ extension Device {
     return device
   }
 }
+
+/// The `--resize` help text of predict and evaluate.
+let resizeHelp = ArgumentHelp(
+  "How images are resized: detr (DETR's references and swift-detr's training: 8-bit bilinear, DETR's size rule) or torchvision (its detection models: bilinear on the normalized floats, sides rounded down).",
+  valueName: "resizing")

@@ -36,6 +36,9 @@ struct EvaluateCommand: ParsableCommand {
   @Option(name: .customLong("image-scale"), help: "With --weights: scale of the evaluation size (800 shorter side at 1).")
   var imageScale = 1.0
 
+  @Option(help: ArgumentHelp("With --weights: " + resizeHelp.abstract, valueName: "resizing"))
+  var resize: DETRTransform.Resizing = .detr
+
   @Option(help: "With --weights, the forward pass's arithmetic: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
   var precision: Precision = .fp32
 
@@ -119,8 +122,11 @@ extension EvaluateCommand {
     let dataset = try DetectionDataset(
       annotationsFile: URL(fileURLWithPath: annotationsPath), imageDirectory: URL(fileURLWithPath: images!))
     // Results use the checkpoint's category ids; the dataset's own map only drives its targets.
+    var transform = DETRTransform.scaled(.evaluation, by: imageScale)
+    transform.resizing = resize
     let loader = DetectionLoader(
-      dataset: dataset, transform: .scaled(.evaluation, by: imageScale), batchSize: 1, shuffle: false, seed: 0, pinMemory: device.isCUDA)
+      dataset: dataset, transform: transform, batchSize: 1, shuffle: false, seed: 0,
+      padToMultipleOf: loaded.detector.inputSizeDivisor, pinMemory: device.isCUDA)
     let detections = try DetectorEvaluation.detections(of: loaded.detector, loader: loader, categories: loaded.categories, precision: precision)
     if let detectionsOut {
       let encoder = JSONEncoder()

@@ -14,6 +14,7 @@ struct ImagePredictor {
   let threshold: Float
   let maxDetections: Int
   var precision = Precision.fp32
+  var resizing = DETRTransform.Resizing.detr
 
   init(loaded: LoadedDetector, shorterSide: Int, maxSize: Int, threshold: Float, maxDetections: Int) {
     (self.loaded, self.shorterSide, self.maxSize) = (loaded, shorterSide, maxSize)
@@ -23,7 +24,7 @@ struct ImagePredictor {
   /// The image and its detections, boxes (x0, y0, x1, y1) in pixels of the image as stored.
   func detect(_ file: URL, imageId: Int) throws -> (image: Image, detections: ImageDetections) {
     let image = try Image(contentsOf: file)
-    let detections = loaded.detections(in: image, shorterSide: shorterSide, maxSize: maxSize, precision: precision).filtered(
+    let detections = loaded.detections(in: image, shorterSide: shorterSide, maxSize: maxSize, resizing: resizing, precision: precision).filtered(
       threshold: threshold, limit: maxDetections)
     return (image, detections)
   }

@@ -13,7 +13,7 @@ struct PredictCommand: ParsableCommand {
     commandName: "predict",
     abstract: "Detect objects in images with a checkpoint, write COCO results and images with their boxes drawn.",
     discussion: """
-      Images are resized as the reference does (shorter side 800, longer at most 1333) and normalized with ImageNet statistics.
+      Images are resized (shorter side 800, longer at most 1333; --resize says how) and normalized with ImageNet statistics.
       --json writes the COCO results list: image_id, category_id (the checkpoint's original ids), bbox [x, y, w, h] in       pixels of the original image, score; and beside it <name>.image_ids.json, each file's image id.
       Image ids: when every file name ends in a number (000001.jpg, COCO_val2014_000000000042.jpg → 42) and no two       numbers are equal, that number (COCO's own ids); otherwise 1, 2, ... in the order the files are listed (folders in       name order). Drawn images keep their folders relative to the inputs' common folder and their format.
       Every image is read before any detection: an unreadable one stops the run naming it, or with       --skip-bad-images is listed and left out. Outputs never replace an input, and replace earlier outputs only       with --overwrite.
@@ -43,6 +43,9 @@ struct PredictCommand: ParsableCommand {
 
   @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing.")
   var maxSize = 1333
+
+  @Option(help: resizeHelp)
+  var resize: DETRTransform.Resizing = .detr
 
   @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
   var precision: Precision = .fp32
@@ -78,7 +81,10 @@ struct PredictCommand: ParsableCommand {
       do {
         let image = try Image(contentsOf: file)
         images.append((file, id))
-        let resized = DETRTransform.outputSize(width: image.width, height: image.height, shorterSide: size, maxSize: maxSize)
+        let resized =
+          resize == .torchvision
+          ? DETRTransform.torchvisionOutputSize(width: image.width, height: image.height, shorterSide: size, maxSize: maxSize)
+          : DETRTransform.outputSize(width: image.width, height: image.height, shorterSide: size, maxSize: maxSize)
         if resized.width * resized.height > largest.width * largest.height { largest = (resized.width, resized.height, file.lastPathComponent) }
       } catch {
         guard skipBadImages else { throw CommandFailure("\(error); fix or remove the image, or pass --skip-bad-images to leave such images out") }
@@ -92,7 +98,7 @@ struct PredictCommand: ParsableCommand {
         "\(largest.file), resized to \(largest.width)×\(largest.height)", advice: "lower --size (and --max-size)")
     }
     var predictor = ImagePredictor(loaded: loaded, shorterSide: size, maxSize: maxSize, threshold: threshold, maxDetections: maxDetections)
-    predictor.precision = precision
+    (predictor.precision, predictor.resizing) = (precision, resize)
     var results: [DetectedBox] = []
     var mapping: [[String: Any]] = []
     for (file, imageId) in images {

@@ -9,6 +9,7 @@ import Training
 extension ModelKind: ExpressibleByArgument {}
 extension SyntheticShapes.ObjectSizes: ExpressibleByArgument {}
 extension DETRTransform.Augmentation: ExpressibleByArgument {}
+extension DETRTransform.Resizing: ExpressibleByArgument {}
 
 /// `detr train`: trains a detector on COCO-format data (by default the built-in synthetic shapes).
 struct TrainCommand: ParsableCommand {
@@ -275,13 +276,14 @@ struct TrainCommand: ParsableCommand {
     let shard = group.map { DetectionLoader.Shard(index: $0.rank, count: $0.worldSize, equalLength: true) } ?? .whole
     let trainLoader = DetectionLoader(
       dataset: train, transform: .scaled(.training, by: scale, augmentation: augmentation), batchSize: batchSize, shuffle: true, seed: seed, dropLast: false,
-      shard: shard, pinMemory: device.isCUDA)
+      padToMultipleOf: detector.inputSizeDivisor, shard: shard, pinMemory: device.isCUDA)
     var validation: (loader: DetectionLoader, annotations: URL)?
     if let validationFile {
       let set = try DetectionDataset(annotationsFile: validationFile, imageDirectory: imageFolder, policy: policy)
       validation = (
         DetectionLoader(
-          dataset: set, transform: .scaled(.evaluation, by: scale), batchSize: batchSize, shuffle: false, seed: seed, pinMemory: device.isCUDA),
+          dataset: set, transform: .scaled(.evaluation, by: scale), batchSize: batchSize, shuffle: false, seed: seed,
+          padToMultipleOf: detector.inputSizeDivisor, pinMemory: device.isCUDA),
         validationFile
       )
     }

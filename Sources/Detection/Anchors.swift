@@ -28,7 +28,8 @@ public struct AnchorGenerator: Sendable, Equatable, Codable {
   public var order = Order.ratioMajor
   /// Each level's stride in pixels (P3–P7: 8 … 128).
   public var strides: [Int]
-  /// Each level's anchor side at scale 1 (4 × stride: 32 … 512).
+  /// Each level's anchor side at scale 1 (4 × stride: 32 … 512). In mmdet's convention the side is
+  /// `octave_base_scale × stride`, so `sizes[l] / strides[l]` is the octave base scale (4 by default).
   public var sizes: [Double]
   /// Octave scales of the side (2^0, 2^(1/3), 2^(2/3)).
   public var scales: [Double]
@@ -72,8 +73,10 @@ public struct AnchorGenerator: Sendable, Equatable, Codable {
       let widthRatio = 1 / heightRatio
       switch convention {
       case .mmdet:
-        // ws = stride · w_ratio · (octave base 4 · 2^(i/3)), as mmdet multiplies its float32 tensors.
-        let octave = Float(4) * Float(scale)
+        // ws = stride · w_ratio · (octave base scale · 2^(i/3)), as mmdet multiplies its float32 tensors;
+        // the octave base scale is the level's size over its stride (mmdet's `octave_base_scale`, 4),
+        // multiplied into the octave scales in float64 before they become float32, as mmdet does.
+        let octave = Float(sizes[level] / Double(strides[level]) * scale)
         let (w, h) = (Float(strides[level]) * widthRatio * octave, Float(strides[level]) * heightRatio * octave)
         anchors.append([-0.5 * w, -0.5 * h, 0.5 * w, 0.5 * h])
       case .torchvision:

@@ -15,6 +15,9 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
   case retinaNet = "retinanet"
   case dsaRetinaNet = "dsa-retinanet"
 
+  /// RetinaNet or DSA-RetinaNet: the dense, anchor-based families.
+  public var isRetinaNet: Bool { self == .retinaNet || self == .dsaRetinaNet }
+
   /// Preset names of this family.
   public var presets: [String] {
     switch self {
@@ -45,6 +48,11 @@ public protocol Detector: Module {
   func detect(_ batch: DetectorBatch) -> [ImageDetections]
   /// Learning-rate and weight-decay rules for the optimizer, first match wins.
   var parameterRules: [ParameterRule] { get }
+  /// The multiple each padded batch's height and width are rounded up to, in training and inference
+  /// alike: 32 for the dense detectors (torchvision's `size_divisible`, mmdet's `Pad size_divisor`, on
+  /// which their anchor strides depend), 1 for the DETR family, whose references pad a batch only to
+  /// its largest image and mask the padding.
+  var inputSizeDivisor: Int { get }
 }
 
 /// A detector whose inference runs in named stages, so that a benchmark can show where the time
@@ -55,6 +63,8 @@ public protocol StagedDetector: Detector {
 }
 
 extension Detector {
+  public var inputSizeDivisor: Int { 1 }
+
   /// The ResNet of the backbone, which recipes freeze in part or whole.
   public var backboneNetwork: ResNet? { namedModules().lazy.compactMap { $0.module as? ResNet }.first }
 }

@@ -9,7 +9,7 @@
 # .venv-dsa/src/DSANet, never committed, unmodified.
 #
 #   DSA_GIT: a git directory of chenzuge1/DSANet; without it the repository is cloned.
-# Used by Scripts/goldens/make_dsa_goldens.py.
+# Used by Scripts/goldens/make_dsa_goldens.py and make_retinanet_end_to_end_goldens.py.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 base=$("$root/Scripts/reference-env.sh")
@@ -36,5 +36,11 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import mmcv, cv2' 2>/
   "$venv/bin/pip" install --quiet --no-cache-dir --no-deps --no-build-isolation mmcv==1.1.6 >&2
   "$venv/bin/pip" install --quiet addict yapf six terminaltables opencv-python-headless >&2
   "$venv/bin/pip" install --quiet --no-deps torchvision==0.28.0 >&2
+fi
+# MMDetection 2.4.0 itself (pure Python; its sources from the PyPI sdist), for the plain-RetinaNet
+# goldens: the fork's FPN and head always carry the DSA and IoU branches.
+if [ ! -d "$venv/src/mmdet-2.4.0/mmdet" ]; then
+  rm -rf "$venv/src/mmdet-dl" && "$venv/bin/pip" download --quiet --no-deps --no-binary :all: mmdet==2.4.0 -d "$venv/src/mmdet-dl" >&2
+  tar xzf "$venv/src/mmdet-dl/mmdet-2.4.0.tar.gz" -C "$venv/src" && rm -rf "$venv/src/mmdet-dl"
 fi
 echo "$venv/bin/python"

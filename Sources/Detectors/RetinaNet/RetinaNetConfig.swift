@@ -34,6 +34,17 @@ public struct RetinaNetConfig: Codable, Sendable, Equatable {
     case pairs
   }
 
+  /// What the first extra pyramid level (P6, a 3×3 stride-2 convolution) is computed from: mmdet's
+  /// FPN `add_extra_convs` values.
+  public enum ExtraLevelsInput: String, Codable, Sendable, CaseIterable {
+    /// The backbone's last stage C5 (mmdet's RetinaNet, the DSA code, detectron2).
+    case backbone = "on_input"
+    /// The lateral 1×1 convolution of C5, before its 3×3 output convolution.
+    case lateral = "on_lateral"
+    /// The pyramid's P5 (torchvision v1).
+    case pyramid = "on_output"
+  }
+
   public var backbone = BackboneConfig.resNet(.resNet50)
   /// Object classes (sigmoid outputs, no background class).
   public var classCount = 80
@@ -42,8 +53,8 @@ public struct RetinaNetConfig: Codable, Sendable, Equatable {
   /// Convolutions per tower.
   public var towerConvolutions = 4
   public var anchors = AnchorGenerator(convention: .mmdet)
-  /// P6 from C5 (mmdet, detectron2) or from P5 (torchvision v1).
-  public var p6FromP5 = false
+  /// What P6 is computed from (C5, C5's lateral or P5).
+  public var extraLevelsInput = ExtraLevelsInput.backbone
   /// ReLU on P6 before the P7 convolution (torchvision, detectron2; not mmdet).
   public var reluBeforeP7 = false
   /// The ε of the backbone's frozen batch norm (0 for torchvision's COCO v1 weights).
@@ -90,7 +101,7 @@ public struct RetinaNetConfig: Codable, Sendable, Equatable {
     var config = RetinaNetConfig()
     config.classCount = 91
     config.anchors = AnchorGenerator(convention: .torchvision)
-    (config.p6FromP5, config.reluBeforeP7, config.batchNormEpsilon) = (true, true, 0)
+    (config.extraLevelsInput, config.reluBeforeP7, config.batchNormEpsilon) = (.pyramid, true, 0)
     config.assigner = MaxIoUAssigner(lowQualityMatch: .anchorsBestBox)
     config.boxCoder = BoxCoder(clampsBothSides: false)
     (config.lossNormalization, config.candidateSelection, config.detectionsPerImage) = (.perImage, .pairs, 300)
@@ -160,11 +171,50 @@ public struct RetinaNetConfig: Codable, Sendable, Equatable {
     assigner.negativeThreshold <= assigner.positiveThreshold && assigner.negativeThreshold >= 0 && assigner.positiveThreshold <= 1
   }
 
+  /// Decodes every field; `add_extra_convs` may instead be given as the boolean `p6_from_p5` of
+  /// checkpoints written before it existed (true: `on_output`, false: `on_input`).
+  public init(from decoder: Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    backbone = try container.decode(BackboneConfig.self, forKey: .backbone)
+    classCount = try container.decode(Int.self, forKey: .classCount)
+    channels = try container.decode(Int.self, forKey: .channels)
+    towerConvolutions = try container.decode(Int.self, forKey: .towerConvolutions)
+    anchors = try container.decode(AnchorGenerator.self, forKey: .anchors)
+    if let input = try container.decodeIfPresent(ExtraLevelsInput.self, forKey: .extraLevelsInput) {
+      extraLevelsInput = input
+    } else {
+      let legacy = try decoder.container(keyedBy: LegacyCodingKeys.self)
+      extraLevelsInput = try legacy.decode(Bool.self, forKey: .p6FromP5) ? .pyramid : .backbone
+    }
+    reluBeforeP7 = try container.decode(Bool.self, forKey: .reluBeforeP7)
+    batchNormEpsilon = try container.decode(Double.self, forKey: .batchNormEpsilon)
+    assigner = try container.decode(MaxIoUAssigner.self, forKey: .assigner)
+    boxCoder = try container.decode(BoxCoder.self, forKey: .boxCoder)
+    focalAlpha = try container.decode(Double.self, forKey: .focalAlpha)
+    focalGamma = try container.decode(Double.self, forKey: .focalGamma)
+    boxLoss = try container.decode(BoxLoss.self, forKey: .boxLoss)
+    lossNormalization = try container.decode(LossNormalization.self, forKey: .lossNormalization)
+    candidateSelection = try container.decode(CandidateSelection.self, forKey: .candidateSelection)
+    candidatesPerLevel = try container.decode(Int.self, forKey: .candidatesPerLevel)
+    scoreThreshold = try container.decode(Double.self, forKey: .scoreThreshold)
+    nmsThreshold = try container.decode(Double.self, forKey: .nmsThreshold)
+    detectionsPerImage = try container.decode(Int.self, forKey: .detectionsPerImage)
+    attentionLevels = try container.decode([Int].self, forKey: .attentionLevels)
+    objectConfidence = try container.decode(Bool.self, forKey: .objectConfidence)
+    confidenceExponent = try container.decode(Double.self, forKey: .confidenceExponent)
+    legacyScoreFusion = try container.decode(Bool.self, forKey: .legacyScoreFusion)
+    gradientThroughIoUTarget = try container.decode(Bool.self, forKey: .gradientThroughIoUTarget)
+  }
+
+  enum LegacyCodingKeys: String, CodingKey {
+    case p6FromP5 = "p6_from_p5"
+  }
+
   enum CodingKeys: String, CodingKey {
     case backbone, channels, anchors, assigner
     case classCount = "class_count"
     case towerConvolutions = "tower_convolutions"
-    case p6FromP5 = "p6_from_p5"
+    case extraLevelsInput = "add_extra_convs"
     case reluBeforeP7 = "relu_before_p7"
     case batchNormEpsilon = "batch_norm_epsilon"
     case boxCoder = "box_coder"

@@ -76,6 +76,10 @@ extension RetinaNetModel: StagedDetector {
   /// mmdet's recipe has no backbone rate of its own; the trainer's freezing rules apply.
   public var parameterRules: [ParameterRule] { [] }
 
+  /// torchvision and mmdet pad every batch to a multiple of 32 (in torchvision's convention the
+  /// strides are the padded size over the feature size, so this changes the boxes).
+  public var inputSizeDivisor: Int { 32 }
+
   public func losses(for batch: DetectorBatch) throws -> TrainingLosses {
     let levels = self(images: batch.images)
     let perLevel = levelLosses(

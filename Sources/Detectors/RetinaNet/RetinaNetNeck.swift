@@ -17,7 +17,7 @@ final class ConvModule: Module, UnaryLayer {
 }
 
 /// RetinaNet's feature pyramid with DSA's branches: laterals (1×1) on C3–C5, the top-down sum with
-/// nearest upsampling, 3×3 outputs P3–P5, P6 a 3×3 stride-2 convolution of C5 (or P5), P7 one of P6
+/// nearest upsampling, 3×3 outputs P3–P5, P6 a 3×3 stride-2 convolution of C5 (or its lateral, or P5), P7 one of P6
 /// (after a ReLU or not); then at each level a (classification, localization) pair of features: the
 /// level's two decoupled self-attention branches where DSA is on, the level itself twice elsewhere.
 /// P7 is computed from P6 before its attention, as the authors' code does. Keys as mmdet's:
@@ -29,7 +29,7 @@ final class RetinaNetNeck: Module {
   let attention: ModuleList<DecoupledSelfAttention>
   /// The index in `attention` of each attention level's classification branch.
   let attentionIndex: [Int: Int]
-  let p6FromP5: Bool
+  let extraLevelsInput: RetinaNetConfig.ExtraLevelsInput
   let reluBeforeP7: Bool
 
   init(config: RetinaNetConfig) {
@@ -37,13 +37,13 @@ final class RetinaNetNeck: Module {
     let inputs = Array(config.backbone.stageChannels[1...3])
     laterals = ModuleList(inputs.map { ConvModule(Conv2d($0, c, kernelSize: 1)) })
     var convolutions = inputs.map { _ in ConvModule(Conv2d(c, c, kernelSize: 3, padding: 1)) }
-    convolutions.append(ConvModule(Conv2d(config.p6FromP5 ? c : inputs[2], c, kernelSize: 3, stride: 2, padding: 1)))
+    convolutions.append(ConvModule(Conv2d(config.extraLevelsInput == .backbone ? inputs[2] : c, c, kernelSize: 3, stride: 2, padding: 1)))
     convolutions.append(ConvModule(Conv2d(c, c, kernelSize: 3, stride: 2, padding: 1)))
     outputs = ModuleList(convolutions)
     let levels = config.attentionLevels.sorted()
     attentionIndex = Dictionary(uniqueKeysWithValues: levels.enumerated().map { ($1, 2 * $0) })
     attention = ModuleList((0..<(2 * levels.count)).map { _ in DecoupledSelfAttention(channels: c) })
-    (p6FromP5, reluBeforeP7) = (config.p6FromP5, config.reluBeforeP7)
+    (extraLevelsInput, reluBeforeP7) = (config.extraLevelsInput, config.reluBeforeP7)
     super.init()
     registerModule("lateral_convs", laterals)
     registerModule("fpn_convs", outputs)
@@ -62,7 +62,13 @@ final class RetinaNetNeck: Module {
       merged[index - 1] = below + Functional.interpolate(merged[index], size: (below.size(2), below.size(3)), mode: .nearest)
     }
     var levels = zip(outputs.prefix(3), merged).map { $0($1) }
-    let p6 = outputs[3](p6FromP5 ? levels[2] : features[2])
+    let p6Input =
+      switch extraLevelsInput {
+      case .backbone: features[2]
+      case .lateral: merged[2]  // the top level's lateral, which the top-down pass leaves as it is
+      case .pyramid: levels[2]
+      }
+    let p6 = outputs[3](p6Input)
     levels.append(p6)
     levels.append(outputs[4](reluBeforeP7 ? p6.relu() : p6))
     return levels.enumerated().map { offset, level in

@@ -34,6 +34,16 @@ public indirect enum PickleValue: @unchecked Sendable {
   public var integer: Int? { if case .int(let value) = self { value } else { nil } }
 
   /// A dictionary whose keys are all strings and whose values are all tensors (a state dict), else nil.
+  /// A list or tuple of strings (e.g. MMDetection's `meta.CLASSES`), else nil.
+  public var strings: [String]? {
+    switch self {
+    case .list(let items), .tuple(let items):
+      let strings = items.compactMap(\.string)
+      return strings.count == items.count ? strings : nil
+    default: return nil
+    }
+  }
+
   public var tensorsByName: [String: Tensor]? {
     guard case .dict(let entries) = self else { return nil }
     var tensors: [String: Tensor] = [:]
