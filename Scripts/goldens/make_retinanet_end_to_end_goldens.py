@@ -24,6 +24,8 @@ Cases (random weights, heads perturbed so that scores spread):
 - dsa_confidence: the fork's DSA-RetinaNet with the confidence output, octave_base_scale 3, 2 scales per
   octave × 3 ratios = 6 anchors, add_extra_convs 'on_lateral', 4 named classes, gates 0.5; its checkpoint
   as the fork saves it.
+- dsa_on_output: the fork with add_extra_convs 'on_output' and relu_before_extra_convs, where P6 comes
+  from P5's localization attention branch (the fork's `outs[-1]`), 3 named classes, 9 anchors.
 
 Each case folder: checkpoint.pth, reference.json (COCO results in the images' pixels, all detections),
 meta.json; shared: images/*.png and annotations.json per case (ground truth made from the reference's
@@ -214,6 +216,9 @@ CASES = {
     "dsa_confidence": lambda: mmdet_case(
         "dsa_confidence", VENV_SOURCES / "DSANet", VENV_SOURCES / "DSANet/configs/retinanet/retinanet_r50_fpn_1x_coco.py",
         ["cat", "dog", "bird", "fish"], 3, 2, "on_lateral", False, 0.5, True),
+    "dsa_on_output": lambda: mmdet_case(
+        "dsa_on_output", VENV_SOURCES / "DSANet", VENV_SOURCES / "DSANet/configs/retinanet/retinanet_r50_fpn_1x_coco.py",
+        ["sheep", "kite", "boat"], 4, 3, "on_output", True, 0.5, True),
 }
 
 

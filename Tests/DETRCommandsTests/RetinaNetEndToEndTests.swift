@@ -68,7 +68,7 @@ import Training
     return (meta.dsa == true ? .dsaRetinaNet : .retinaNet, config)
   }
 
-  static let cases = ["torchvision_default", "torchvision_six_anchors", "mmdet_plain", "dsa_confidence"]
+  static let cases = ["torchvision_default", "torchvision_six_anchors", "mmdet_plain", "dsa_confidence", "dsa_on_output"]
 
   @Test(arguments: cases)
   func convertPredictAndEvaluateGiveTheReferenceDetections(name: String) throws {
@@ -121,6 +121,68 @@ import Training
     for (index, (mine, expected)) in zip(stats, meta.pycocotools_stats).enumerated() {
       #expect(abs(mine - expected) <= 1e-4, "\(name) stat \(index): \(mine) vs pycocotools \(expected)")
     }
+  }
+
+  @Test func convertNamesWhatDoesNotFitAndWritesNothing() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("retinanet-e2e-errors-\(UUID())")
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: root) }
+    let six = Self.fixtures.appendingPathComponent("torchvision_six_anchors")
+    let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: six.appendingPathComponent("meta.json")))
+    var (_, nineAnchors) = Self.config(for: meta)
+    nineAnchors.anchors.scales = [1, 1.25, 1.5]
+    let nineFile = root.appendingPathComponent("nine.json")
+    try JSONEncoder().encode(nineAnchors).write(to: nineFile)
+    let (_, plain) = Self.config(for: try JSONDecoder().decode(Meta.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("mmdet_plain/meta.json"))))
+    let plainFile = root.appendingPathComponent("plain.json")
+    try JSONEncoder().encode(plain).write(to: plainFile)
+    let wrongNames = root.appendingPathComponent("wrong-names.json")
+    try Data(#"{"categories": [{"id": 1, "name": "sheep"}, {"id": 2, "name": "kite"}, {"id": 3, "name": "car"}]}"#.utf8).write(to: wrongNames)
+    let notCategories = root.appendingPathComponent("not-categories.json")
+    try Data(#"{"images": []}"#.utf8).write(to: notCategories)
+    let tooManyIds = root.appendingPathComponent("ids.json")
+    try Data(#"[{"id": 0, "name": "a"}, {"id": 9, "name": "b"}]"#.utf8).write(to: tooManyIds)
+    let output = root.appendingPathComponent("out").path
+    let sixPth = six.appendingPathComponent("checkpoint.pth").path
+    let plainPth = Self.fixtures.appendingPathComponent("mmdet_plain/checkpoint.pth").path
+    let sixConfig = try Self.configFile(meta, in: root).path
+    let cases: [([String], [String])] = [
+      (["convert", sixPth, "--family", "retinanet", "--preset", "r50-torchvision", "--output", output], ["6 anchors per location", "--config"]),
+      (["convert", sixPth, "--family", "retinanet", "--config", nineFile.path, "--output", output], ["3 anchor scales × 3 ratios = 9", "has 6"]),
+      (["convert", sixPth, "--family", "retinanet", "--config", nineFile.path.replacingOccurrences(of: "nine", with: "none"), "--output", output], ["none.json"]),
+      (["convert", plainPth, "--family", "retinanet", "--config", plainFile.path, "--categories", wrongNames.path, "--output", output], ["--categories", "'boat'"]),
+      (["convert", plainPth, "--family", "retinanet", "--config", plainFile.path, "--categories", notCategories.path, "--output", output], ["--categories", "holds no categories"]),
+      (["convert", sixPth, "--family", "retinanet", "--config", sixConfig, "--categories", tooManyIds.path, "--output", output], ["category id 9", "0–6"]),
+    ]
+    for (arguments, parts) in cases {
+      let result = try ConvertCommandTests.detr(arguments)
+      #expect(result.status != 0, "\(arguments)")
+      #expect(parts.allSatisfy { result.output.contains($0) }, "\(arguments): \(result.output)")
+      #expect(!result.output.contains("Fatal error") && result.output.split(separator: "\n").count <= 4, "\(arguments): \(result.output)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: output))
+    // Without --categories, an MMDetection checkpoint's class names are kept, and the ids said to be indices.
+    let named = try ConvertCommandTests.detr(["convert", plainPth, "--family", "retinanet", "--config", plainFile.path, "--output", output])
+    #expect(named.status == 0 && named.output.contains("note: category ids are the class indices 0–2"), "\(named.output)")
+    #expect(try DetectorCheckpoint.load(URL(fileURLWithPath: output)).categories.entries.map(\.name) == ["sheep", "kite", "boat"])
+  }
+
+  static func configFile(_ meta: Meta, in root: URL) throws -> URL {
+    let file = root.appendingPathComponent("config-\(UUID()).json")
+    try JSONEncoder().encode(config(for: meta).config).write(to: file)
+    return file
+  }
+
+  /// Configs written before `add_extra_convs` existed name P6's input with the boolean `p6_from_p5`.
+  @Test func theFormerP6FlagStillDecodes() throws {
+    for (legacy, expected) in [(true, RetinaNetConfig.ExtraLevelsInput.pyramid), (false, .backbone)] {
+      var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(RetinaNetConfig.r50Torchvision)) as! [String: Any]
+      object["add_extra_convs"] = nil
+      object["p6_from_p5"] = legacy
+      let decoded = try JSONDecoder().decode(RetinaNetConfig.self, from: JSONSerialization.data(withJSONObject: object))
+      #expect(decoded.extraLevelsInput == expected)
+    }
+    #expect(try JSONDecoder().decode(RetinaNetConfig.self, from: JSONEncoder().encode(RetinaNetConfig.r50Torchvision)) == .r50Torchvision)
   }
 
   /// Each reference detection matched one to one by one of ours of its image and category, score

@@ -61,20 +61,25 @@ final class RetinaNetNeck: Module {
       let below = merged[index - 1]
       merged[index - 1] = below + Functional.interpolate(merged[index], size: (below.size(2), below.size(3)), mode: .nearest)
     }
-    var levels = zip(outputs.prefix(3), merged).map { $0($1) }
+    var levels = zip(outputs.prefix(3), merged).enumerated().map { offset, pair in branches(pair.0(pair.1), level: offset + 3) }
     let p6Input =
       switch extraLevelsInput {
       case .backbone: features[2]
       case .lateral: merged[2]  // the top level's lateral, which the top-down pass leaves as it is
-      case .pyramid: levels[2]
+      // P5's localization features: P5 itself without attention there; the authors' code takes its
+      // localization branch where P5 has attention.
+      case .pyramid: levels[2].localization
       }
     let p6 = outputs[3](p6Input)
-    levels.append(p6)
-    levels.append(outputs[4](reluBeforeP7 ? p6.relu() : p6))
-    return levels.enumerated().map { offset, level in
-      guard let index = attentionIndex[offset + 3] else { return LevelFeatures(classification: level, localization: level) }
-      return LevelFeatures(classification: attention[index](level), localization: attention[index + 1](level))
-    }
+    levels.append(branches(p6, level: 6))
+    levels.append(branches(outputs[4](reluBeforeP7 ? p6.relu() : p6), level: 7))
+    return levels
+  }
+
+  /// A level's (classification, localization) features: its two attention branches where DSA is on, the level itself twice elsewhere.
+  func branches(_ level: Tensor, level number: Int) -> LevelFeatures {
+    guard let index = attentionIndex[number] else { return LevelFeatures(classification: level, localization: level) }
+    return LevelFeatures(classification: attention[index](level), localization: attention[index + 1](level))
   }
 }
 
