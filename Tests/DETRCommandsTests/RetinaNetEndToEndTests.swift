@@ -167,6 +167,29 @@ import Training
     #expect(try DetectorCheckpoint.load(URL(fileURLWithPath: output)).categories.entries.map(\.name) == ["sheep", "kite", "boat"])
   }
 
+  /// A run folder's (or checkpoint's) config.json as --config gives the architecture and its categories.
+  @Test func aRunFoldersConfigGivesItsCategories() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("retinanet-e2e-run-\(UUID())")
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: root) }
+    let case_ = Self.fixtures.appendingPathComponent("torchvision_six_anchors")
+    let meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: case_.appendingPathComponent("meta.json")))
+    let categories = (0..<7).map { ["id": 100 + $0, "name": "part \($0)"] as [String: Any] }
+    let runConfig: [String: Any] = [
+      "format": "swift-detr", "version": 1, "model": "retinanet", "categories": categories,
+      "config": try JSONSerialization.jsonObject(with: JSONEncoder().encode(Self.config(for: meta).config)),
+    ]
+    let file = root.appendingPathComponent("config.json")
+    try JSONSerialization.data(withJSONObject: runConfig).write(to: file)
+    let output = root.appendingPathComponent("out")
+    let result = try ConvertCommandTests.detr([
+      "convert", case_.appendingPathComponent("checkpoint.pth").path, "--family", "retinanet", "--config", file.path, "--output", output.path,
+    ])
+    #expect(result.status == 0 && !result.output.contains("category ids"), "\(result.output)")
+    let loaded = try DetectorCheckpoint.load(output)
+    #expect(loaded.categories.entries.map(\.id) == Array(100..<107) && loaded.categories.name(ofIndex: 6) == "part 6")
+  }
+
   static func configFile(_ meta: Meta, in root: URL) throws -> URL {
     let file = root.appendingPathComponent("config-\(UUID()).json")
     try JSONEncoder().encode(config(for: meta).config).write(to: file)
