@@ -17,6 +17,8 @@ public final class ProjectedAttention: Module {
     outProjection = Linear(valueDim, valueDim)
     super.init()
     registerModule("out_proj", outProjection)
+    // The official Conditional DETR attention (models/attention.py) starts its output bias at zero.
+    Initialization.constant(outProjection.bias!, 0)
   }
 
   /// `query [L, B, Dqk]`, `key [S, B, Dqk]`, `value [S, B, Dv]`, `keyPaddingMask [B, S]` (true = ignore) → `[L, B, Dv]`.

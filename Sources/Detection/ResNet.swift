@@ -75,6 +75,11 @@ public final class ResNet: Module {
     registerModule("conv1", conv1)
     registerModule("bn1", bn1)
     for (index, stage) in stages.enumerated() { registerModule("layer\(index + 1)", stage) }
+    // torchvision's ResNet initialization (detectron2's and transformers' too): every convolution He
+    // normal on fan out, in module order; normalization at identity. Matters only without pretrained weights.
+    for (_, module) in namedModules() {
+      if let convolution = module as? Conv2d { Initialization.kaimingNormalFanOut(convolution.weight) }
+    }
   }
 
   /// Feature maps of the requested stages (1-4, i.e. C2-C5) for `images [batch, 3, h, w]`.

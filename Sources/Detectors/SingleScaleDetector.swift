@@ -27,7 +27,7 @@ public class SingleScaleDetector: Module {
     inputProjection = Conv2d(backbone.stageChannels[3], hiddenDim, kernelSize: 1)
     queryEmbedding = queryTable ? Embedding(settings.queries, hiddenDim) : nil
     encoderLayers = ModuleList(
-      (0..<settings.encoderLayers).map { _ in
+      identicalCopies(count: settings.encoderLayers) { _ in
         TransformerEncoderLayer(
           dim: hiddenDim, heads: settings.encoder.heads, feedForwardDim: settings.encoder.feedForwardDim, dropout: settings.dropout)
       })

@@ -41,6 +41,14 @@ public enum Initialization {
     uniform(tensor, low: -bound, high: bound, generator: generator)
   }
 
+  /// He normal for ReLU networks on fan out: N(0, σ²) with σ = sqrt(2 / fan_out), as
+  /// `kaiming_normal_(w, mode="fan_out", nonlinearity="relu")` (torchvision's, detectron2's and
+  /// transformers' ResNet convolutions).
+  public static func kaimingNormalFanOut(_ tensor: Tensor, generator: Generator? = nil) {
+    let fanOut = fans(of: tensor).fanOut
+    normal(tensor, standardDeviation: Foundation.sqrt(2.0 / Double(fanOut)), generator: generator)
+  }
+
   /// PyTorch's default for Linear and Conv layers: kaiming uniform (a = sqrt(5)) weights and
   /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias.
   static func resetLikePyTorch(weight: Tensor, bias: Tensor?) {

@@ -17,7 +17,7 @@ public final class ConditionalDETRModel: SingleScaleDetector {
     self.config = config
     let d = config.transformer.hiddenDim
     decoderLayers = ModuleList(
-      (0..<config.transformer.decoderLayers).map {
+      identicalCopies(count: config.transformer.decoderLayers) {
         ConditionalDecoderLayer(
           dim: d, heads: config.transformer.decoder.heads, feedForwardDim: config.transformer.decoder.feedForwardDim,
           dropout: config.transformer.dropout,

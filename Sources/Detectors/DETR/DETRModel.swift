@@ -16,7 +16,7 @@ public final class DETRModel: SingleScaleDetector {
     self.config = config
     let d = config.transformer.hiddenDim
     decoderLayers = ModuleList(
-      (0..<config.transformer.decoderLayers).map { _ in
+      identicalCopies(count: config.transformer.decoderLayers) { _ in
         TransformerDecoderLayer(
           dim: d, heads: config.transformer.decoder.heads, feedForwardDim: config.transformer.decoder.feedForwardDim,
           dropout: config.transformer.dropout)
@@ -31,6 +31,10 @@ public final class DETRModel: SingleScaleDetector {
     transformer.registerModule("decoder", decoder)
     registerModule("class_embed", classHead)
     registerModule("bbox_embed", boxHead)
+    // The official `Transformer._reset_parameters`: Xavier-uniform for every matrix of the encoder and
+    // decoder (the attentions' output projections and the feed-forward layers included). The heads,
+    // query table and input projection keep PyTorch's defaults, as in the reference.
+    for (_, parameter) in transformer.namedParameters() where parameter.rank > 1 { Initialization.xavierUniform(parameter) }
   }
 
   /// Predictions for `images [batch, 3, H, W]` (normalized) with `paddingMask [batch, H, W]` (true on padding):

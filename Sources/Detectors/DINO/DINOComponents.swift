@@ -57,16 +57,16 @@ final class DINOComponents: @unchecked Sendable {
       for case let (_, attention as MultiScaleDeformableAttention) in module.namedModules() { attention.resetParameters() }
     }
     Initialization.normal(levelEmbedding)
-    // Heads: class bias for a prior probability of 0.01, box regressions starting at zero.
-    let priorBias = -Foundation.log((1 - 0.01) / 0.01)
+    // Heads: class bias for a prior probability of 0.01, box regressions starting at zero; detrex
+    // deep-copies one of each into every decoder layer and the proposals, so all start equal.
     classHeads = ModuleList(
-      (0...settings.decoderLayers).map { _ in
+      identicalCopies(count: settings.decoderLayers + 1) { _ in
         let head = Linear(d, config.classCount)
-        Initialization.constant(head.bias!, priorBias)
+        Initialization.constant(head.bias!, -Foundation.log((1 - 0.01) / 0.01))
         return head
       })
     boxHeads = ModuleList(
-      (0...settings.decoderLayers).map { _ in
+      identicalCopies(count: settings.decoderLayers + 1) { _ in
         let head = MLP(inputDim: d, hiddenDim: d, outputDim: 4, layerCount: 3)
         Initialization.constant(head.layers.last!.weight, 0)
         Initialization.constant(head.layers.last!.bias!, 0)

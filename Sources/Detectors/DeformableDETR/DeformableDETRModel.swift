@@ -44,14 +44,14 @@ public final class DeformableDETRModel: Module {
     levelEmbedding = Tensor.empty([config.featureLevels, d])
     Initialization.normal(levelEmbedding)
     encoderLayers = ModuleList(
-      (0..<config.transformer.encoderLayers).map { _ in
+      identicalCopies(count: config.transformer.encoderLayers) { _ in
         DeformableEncoderLayer(
           dim: d, heads: config.transformer.encoder.heads, levels: config.featureLevels, points: config.encoderPoints,
           feedForwardDim: config.transformer.encoder.feedForwardDim,
           dropout: config.transformer.dropout)
       })
     decoderLayers = ModuleList(
-      (0..<config.transformer.decoderLayers).map { _ in
+      identicalCopies(count: config.transformer.decoderLayers) { _ in
         DeformableDecoderLayer(
           dim: d, heads: config.transformer.decoder.heads, levels: config.featureLevels, points: config.decoderPoints,
           feedForwardDim: config.transformer.decoder.feedForwardDim,
@@ -72,8 +72,9 @@ public final class DeformableDETRModel: Module {
       return head
     }
     if config.boxRefinement {
-      classHeads = ModuleList((0..<headCount).map { _ in makeClassHead() })
-      boxHeads = ModuleList((0..<headCount).map { _ in makeBoxHead() })
+      // The reference deep-copies one head per prediction (`_get_clones`): every layer starts equal.
+      classHeads = ModuleList(identicalCopies(count: headCount) { _ in makeClassHead() })
+      boxHeads = ModuleList(identicalCopies(count: headCount) { _ in makeBoxHead() })
     } else {
       let (classHead, boxHead) = (makeClassHead(), makeBoxHead())
       classHeads = ModuleList(Array(repeating: classHead, count: headCount))
@@ -126,5 +127,23 @@ public final class DeformableDETRModel: Module {
     if let queryEmbedding { registerModule("query_embed", queryEmbedding) }
     registerModule("input_proj", inputProjections)
     registerModule("backbone", backbone)
+    resetTransformer(transformer)
+  }
+
+  /// The reference's `DeformableTransformer._reset_parameters`: Xavier-uniform for every matrix of the
+  /// transformer (feed-forward layers, the decoder's self-attention, the two-stage projections), then
+  /// the deformable attentions' own initialization, the reference-point head, the level embedding.
+  /// The prediction heads the decoder holds for refinement are not the transformer's and keep theirs.
+  private func resetTransformer(_ transformer: Module) {
+    for (name, parameter) in transformer.namedParameters()
+    where parameter.rank > 1 && !name.hasPrefix("decoder.bbox_embed.") && !name.hasPrefix("decoder.class_embed.") {
+      Initialization.xavierUniform(parameter)
+    }
+    for case let (_, attention as MultiScaleDeformableAttention) in transformer.namedModules() { attention.resetParameters() }
+    if let referencePointHead {
+      Initialization.xavierUniform(referencePointHead.weight)
+      Initialization.constant(referencePointHead.bias!, 0)
+    }
+    Initialization.normal(levelEmbedding)
   }
 }
