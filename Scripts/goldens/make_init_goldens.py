@@ -42,6 +42,7 @@ def write(family, preset, model, reference, rename=lambda key: key):
     import torch
     OUT.mkdir(parents=True, exist_ok=True)
     document = {"family": family, "preset": preset, "reference": reference, "torch": torch.__version__,
+                "layout": "detrex" if "detrex" in reference else "torchvision" if "torchvision" in reference else "official",
                 "script": "Scripts/goldens/make_init_goldens.py", "parameters": statistics(model, rename)}
     (OUT / f"{family}-{preset}.json").write_text(json.dumps(document, indent=0, sort_keys=True) + "\n")
     print(f"{family} {preset}: {len(document['parameters'])} parameters, "
@@ -105,8 +106,55 @@ def official():
     write("smca-detr", "r50", build_model(arguments)[0], "gaopengcuhk/SMCA-DETR e4df3ab")
 
 
+def detrex():
+    sys.path.insert(0, str(ROOT / "Scripts/reference/detrex"))
+    import detrex_cpu
+    import torch
+    from detectron2.config import LazyConfig, instantiate
+    for arch, family in [("dino", "dino"), ("focus_detr", "focus-detr")]:
+        cfg = LazyConfig.load(str(pathlib.Path(detrex_cpu.SRC) / f"detrex/projects/{arch}/configs/models/{arch}_r50.py"))
+        cfg.model.device = "cpu"
+        torch.manual_seed(0)
+        write(family, "r50-4scale", instantiate(cfg.model), "IDEA-Research/detrex e244e6c (detectron2 70f4543)")
+
+
+def dense(which=None):
+    if which is None:  # the two MMDetections are both `mmdet`: one process each
+        for part in ("torchvision", "mmdet", "dsa"):
+            subprocess.run([sys.executable, __file__, "dense", part], check=True)
+        return
+    sys.path[:0] = [str(ROOT / "Scripts/reference/detrex"), str(ROOT / "Scripts/reference/dsa")]
+    import tv_cpu_shim  # noqa: F401
+    import torch
+    if which == "torchvision":
+        import torchvision
+        from torchvision.models.detection import retinanet_resnet50_fpn
+        torch.manual_seed(0)
+        model = retinanet_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
+        write("retinanet", "r50-torchvision", model, f"torchvision {torchvision.__version__} retinanet_resnet50_fpn")
+        return
+    import mmcv_ext_stub
+    sources = ROOT / ".venv-dsa/src" / ("mmdet-2.4.0" if which == "mmdet" else "DSANet")
+    sys.path.insert(0, str(sources))
+    mmcv_ext_stub.patch_ops()
+    import pycocotools
+    if not hasattr(pycocotools, "__version__"):
+        pycocotools.__version__ = "12.0.3"  # mmdet 2.4 asserts its own fork's version on import
+    from mmcv import Config
+    from mmdet.models import build_detector
+    cfg = Config.fromfile(str(ROOT / ".venv-dsa/src/DSANet/configs/retinanet/retinanet_r50_fpn_1x_coco.py"))
+    cfg.model.pretrained = None
+    torch.manual_seed(0)
+    model = build_detector(cfg.model, train_cfg=cfg.train_cfg, test_cfg=cfg.test_cfg)
+    model.init_weights()
+    if which == "mmdet":
+        write("retinanet", "r50", model, "MMDetection 2.4.0 (RetinaNet R50 FPN 1x)")
+    else:
+        write("dsa-retinanet", "r50-confidence", model, "chenzuge1/DSANet 70ade58 (mmdet 2.4.0 fork)")
+
+
 def main():
-    {"official": official}[sys.argv[1]]()
+    {"official": official, "detrex": detrex, "dense": dense}[sys.argv[1]](*sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -94,6 +94,17 @@ public final class ResNet: Module {
     return outputs
   }
 
+  /// Starts every residual branch at zero (its last normalization's scale 0, so each block begins as
+  /// the identity): MMDetection's ResNet default (`zero_init_residual=True`); torchvision's is off.
+  public func zeroInitializeResidualBranches() {
+    for stage in stages {
+      for block in stage {
+        guard let last = block.norms.last as? Module, let scale = last.stateDict().first(where: { $0.key == "weight" })?.tensor else { continue }
+        Initialization.constant(scale, 0)
+      }
+    }
+  }
+
   /// Freezes the stem and the first stage, as the DETR recipes train only stages 2-4.
   public func freezeStemAndFirstStage() { freeze(stemAndStages: 1) }
 

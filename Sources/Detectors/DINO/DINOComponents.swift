@@ -37,7 +37,7 @@ final class DINOComponents: @unchecked Sendable {
     neck = ChannelMapper(
       inputChannels: config.backboneStages.map { config.backbone.stageChannels[$0 - 1] }, outputChannels: d, levels: config.featureLevels)
     decoderLayers = ModuleList(
-      (0..<settings.decoderLayers).map { _ in
+      identicalCopies(count: settings.decoderLayers) { _ in
         DetrexDeformableDecoderLayer(
           dim: d, heads: settings.decoder.heads, levels: config.featureLevels, points: config.decoderPoints,
           feedForwardDim: settings.decoder.feedForwardDim,

@@ -25,7 +25,7 @@ public final class DINOModel: Module {
     self.config = config
     let settings = config.transformer
     let encoderLayers = ModuleList(
-      (0..<settings.encoderLayers).map { _ in
+      identicalCopies(count: settings.encoderLayers) { _ in
         DetrexDeformableEncoderLayer(
           dim: settings.hiddenDim, heads: settings.encoder.heads, levels: config.featureLevels, points: config.encoderPoints,
           feedForwardDim: settings.encoder.feedForwardDim, dropout: settings.dropout)

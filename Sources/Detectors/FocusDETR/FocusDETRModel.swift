@@ -42,7 +42,7 @@ public final class FocusDETRModel: Module {
     let dino = config.dino
     let settings = dino.transformer
     let encoderLayers = ModuleList(
-      (0..<settings.encoderLayers).map { _ in
+      identicalCopies(count: settings.encoderLayers) { _ in
         FocusEncoderLayer(
           dim: settings.hiddenDim, heads: settings.encoder.heads, levels: dino.featureLevels, points: dino.encoderPoints,
           feedForwardDim: settings.encoder.feedForwardDim, dropout: settings.dropout)

@@ -21,6 +21,9 @@ public final class RetinaNetModel: Module {
     self.config = config
     self.kind = kind
     backbone = config.backbone.makeResNet(normalizationEpsilon: config.batchNormEpsilon)
+    // Each library's ResNet as it starts without pretrained weights: mmdet zero-initializes the
+    // residual branches, torchvision does not.
+    if config.anchors.convention == .mmdet { backbone.zeroInitializeResidualBranches() }
     neck = RetinaNetNeck(config: config)
     head = RetinaNetHead(config: config)
     lossNormalizer = config.lossNormalization == .movingAverage ? Tensor.full([], 100.0) : nil

@@ -48,8 +48,13 @@ final class RetinaNetNeck: Module {
     registerModule("lateral_convs", laterals)
     registerModule("fpn_convs", outputs)
     if !levels.isEmpty { registerModule("fpn_selfatt", attention) }
+    // mmdet's FPN: Xavier-uniform; torchvision's (and its LastLevelP6P7): Kaiming-uniform with a = 1.
     for module in Array(laterals) + Array(outputs) {
-      Initialization.xavierUniform(module.conv.weight)
+      if config.anchors.convention == .torchvision {
+        Initialization.kaimingUniform(module.conv.weight, a: 1)
+      } else {
+        Initialization.xavierUniform(module.conv.weight)
+      }
       Initialization.constant(module.conv.bias!, 0)
     }
   }
