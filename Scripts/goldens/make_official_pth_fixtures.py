@@ -188,6 +188,8 @@ def deformable_detr():
     write("deformable_detr", model, args, outputs, detections, legacy=False, repository="Deformable-DETR")
 
 
-detr()
-conditional_detr()
-deformable_detr()
+
+if __name__ == "__main__":
+    detr()
+    conditional_detr()
+    deformable_detr()

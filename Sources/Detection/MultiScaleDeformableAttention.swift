@@ -29,6 +29,10 @@ public final class MultiScaleDeformableAttention: Module {
   public let heads: Int
   public let levels: Int
   public let points: Int
+  /// Whether the attention core runs the fused kernel where there is one (the default: faster, the
+  /// same in float64, float32 rounding in another order) or the composed `grid_sample` version the
+  /// references run (for bit-level comparisons with them over many training steps).
+  public var usesFusedKernel = true
   let samplingOffsets: Linear
   let attentionWeights: Linear
   let valueProjection: Linear
@@ -104,7 +108,11 @@ public final class MultiScaleDeformableAttention: Module {
       let sizes = referencePoints[.all, .all, .newAxis, .all, .newAxis, 2..<4]
       locations = centers + offsets / Double(points) * sizes * 0.5
     }
-    return outputProjection(Self.sample(value: value, levels: featureLevels, locations: locations, weights: weights))
+    let sampled =
+      usesFusedKernel
+      ? Self.sample(value: value, levels: featureLevels, locations: locations, weights: weights)
+      : Self.sampleComposed(value: value, levels: featureLevels, locations: locations, weights: weights)
+    return outputProjection(sampled)
   }
 
   /// One over the width (x) or height (y) of each sampling offset's level, in the projection's output
