@@ -1,4 +1,4 @@
-"""Training parity over many steps: the official DETR, Conditional DETR and Deformable DETR code trained
+"""Training parity over many steps: the official DETR, Conditional DETR, Deformable DETR and SMCA-DETR code trained
 for 60 steps from fixed weights on fixed batches with each repository's own recipe, for
 Tests/TrainingTests/Fixtures/training_parity/. The Swift test trains swift-detr's model from the same
 weights on the same batches in the same order with its reference recipe and compares every loss term
@@ -14,7 +14,8 @@ dropout 0; the learning rate is constant within these steps (StepLR drops per ep
 The models: the small architecture of make_official_pth_fixtures.py (ResNet of BasicBlocks 8/16/32/64
 with frozen batch norm; transformer 32 wide, 4 heads, 1 encoder and 2 decoder layers, feed-forward 64;
 5 classes, 20 queries; Deformable DETR with 4 levels, 2 points, box refinement and two stages), each at
-its fresh official initialization (seed 0). Batches: 8 of two images (96×128 and a smaller one,
+its fresh official initialization (seed 0); SMCA-DETR: make_smca_goldens.py's single-scale model (width 256,
+type3 scales) from the weights of Tests/DetectorsTests/Fixtures/smca_official, its SetCriterion (labels and boxes). Batches: 8 of two images (96×128 and a smaller one,
 padded), 1–3 boxes each, cycled in order; pixels stored in float16 and used as float32 by both sides.
 
 Run: "$(Scripts/reference/official/env.sh)" Scripts/goldens/make_training_parity_goldens.py
@@ -64,7 +65,7 @@ def nested(images, mask):
     return NestedTensor(images, mask)
 
 
-def train(model, criterion, parameter_groups, data, threads, max_norm=0.1):
+def train(model, criterion, parameter_groups, data, threads, max_norm=0.1, forward=None):
     torch.set_num_threads(threads)
     model = copy.deepcopy(model)
     model.train()
@@ -73,7 +74,7 @@ def train(model, criterion, parameter_groups, data, threads, max_norm=0.1):
     history = []
     for step in range(STEPS):
         images, mask, _, targets = data[step % len(data)]
-        outputs = model(nested(images, mask))
+        outputs = forward(model, images, mask, data[step % len(data)][2], targets) if forward else model(nested(images, mask))
         terms = criterion(outputs, copy.deepcopy(targets))
         weights = criterion.weight_dict
         total = sum(terms[k] * weights[k] for k in terms if k in weights)
@@ -186,6 +187,31 @@ def deformable_detr():
     return model, criterion, groups, "fundamentalvision/Deformable-DETR 11169a6"
 
 
+def smca():
+    """SMCA-DETR's single-scale model (type3 scales) of make_smca_goldens.py, from its fixture's weights."""
+    import importlib
+    from safetensors.torch import load_file
+    sys.path = [p for p in sys.path if not p.startswith(str(small.SOURCES))]
+    for module in [m for m in sys.modules if m.split(".")[0] in ("models", "util")]:
+        del sys.modules[module]
+    sys.argv = [sys.argv[0]]
+    smca_goldens = importlib.import_module("make_smca_goldens")  # puts SMCA's sources on sys.path
+    from models.detr import SetCriterion
+    from models.matcher import build_matcher
+    model = smca_goldens.build("type3")
+    state = load_file(str(ROOT / "Tests/DetectorsTests/Fixtures/smca_official/model.safetensors"))
+    model.load_state_dict({k: v.float() / 64 for k, v in state.items()})
+    weights = dict(smca_goldens.WEIGHTS)
+    weights.update({f"{k}_0": v for k, v in smca_goldens.WEIGHTS.items()})
+    criterion = SetCriterion(smca_goldens.CLASSES, matcher=build_matcher(smca_goldens.arguments("type3")), weight_dict=weights,
+                             eos_coef=0.1, losses=["labels", "boxes"])
+
+    def forward(model, images, mask, sizes, targets):  # SMCA's model takes the images unpadded, with their sizes
+        unpadded = [images[i, :, :h, :w].clone() for i, (h, w) in enumerate(sizes)]
+        return model([unpadded, [{**t, "size": torch.tensor(s)} for t, s in zip(targets, sizes)]])
+    return model, criterion, Groups(1e-4, 1e-5), "gaopengcuhk/SMCA-DETR e4df3ab", forward
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     data = batches()
@@ -198,13 +224,14 @@ def main():
             stored[f"batch{index}.targets{image}.labels"] = target["labels"]
             stored[f"batch{index}.targets{image}.boxes"] = target["boxes"]
     save_file(stored, str(OUT / "batches.safetensors"))
-    for name, build in [("detr", detr), ("conditional_detr", conditional_detr), ("deformable_detr", deformable_detr)]:
-        model, criterion, groups, reference = build()
+    for name, build in [("detr", detr), ("conditional_detr", conditional_detr), ("deformable_detr", deformable_detr), ("smca", smca)]:
+        model, criterion, groups, reference, *forward = build()
+        forward = forward[0] if forward else None
         frozen_stem(model.backbone[0])
         folder = OUT / name
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.clone().contiguous() for k, v in model.state_dict().items()}, str(folder / "initial.safetensors"))
-        one, two = train(model, criterion, groups, data, 1), train(model, criterion, groups, data, 2)
+        one, two = train(model, criterion, groups, data, 1, forward=forward), train(model, criterion, groups, data, 2, forward=forward)
         meta = {"script": "Scripts/goldens/make_training_parity_goldens.py", "reference": reference, "torch": torch.__version__,
                 "steps": STEPS, "batches": BATCHES, "one_thread": one, "two_threads": two}
         (folder / "losses.json").write_text(json.dumps(meta, indent=0) + "\n")

@@ -36,6 +36,13 @@ import TorchTestSupport
       var config = DETRConfig()
       (config.backbone, config.transformer, config.classCount) = (backbone, transformer, 5)
       return DETRModel(config: config)
+    case .smcaDETR:
+      // make_smca_goldens.py's single-scale model: width 256 and 8 heads (hard-coded there), type3 scales.
+      var config = SMCAConfig()
+      config.backbone = BackboneConfig(blocksPerStage: [1, 1, 1, 1], stemChannels: 16, stageChannels: [16, 32, 64, 128], bottleneck: false)
+      config.transformer = TransformerSettings(encoderLayers: 1, decoderLayers: 2, feedForwardDim: 32, dropout: 0, queries: 20)
+      (config.classCount, config.scale) = (5, .perAxis)
+      return try! SMCAModel(config: config)
     case .conditionalDETR:
       var config = ConditionalDETRConfig()
       (config.backbone, config.transformer, config.classCount) = (backbone, transformer, 5)
@@ -72,14 +79,14 @@ import TorchTestSupport
 
   @Test(arguments: [
     ("detr", ModelKind.detr, false), ("conditional_detr", .conditionalDETR, false), ("deformable_detr", .deformableDETR, false),
-    ("deformable_detr", .deformableDETR, true),
+    ("deformable_detr", .deformableDETR, true), ("smca", .smcaDETR, false),
   ])
   func sixtyStepsFollowTheOfficialTraining(name: String, family: ModelKind, fusedAttention: Bool) throws {
     let trajectory = try JSONDecoder().decode(
       Trajectory.self, from: Data(contentsOf: Self.folder.appendingPathComponent("\(name)/losses.json")))
     let detector = withSeededGenerator(0) { Self.detector(family) }
     let report = try detector.load(
-      stateDict: SafeTensors.load(contentsOf: Self.folder.appendingPathComponent("\(name)/initial.safetensors")).tensors, strict: false)
+      stateDict: SafeTensors.load(contentsOf: Self.folder.appendingPathComponent("\(name)/initial.safetensors")).tensors, strict: true)
     #expect(report.missing.isEmpty && report.misshaped.isEmpty, "\(report.summaryNaming(atMost: 6))")
     for case let (_, attention as MultiScaleDeformableAttention) in detector.namedModules() { attention.usesFusedKernel = fusedAttention }
     try Self.expectTrajectory(
