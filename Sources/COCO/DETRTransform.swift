@@ -212,7 +212,7 @@ public struct DETRTransform: Sendable {
   }
 
   /// Planar `[3, h, w]` floats: (value / 255 - mean) / std per channel.
-  func normalize(_ image: Image) -> [Float] {
+  public func normalize(_ image: Image) -> [Float] {
     let count = image.width * image.height
     var result = [Float](repeating: 0, count: 3 * count)
     let scale = (0..<3).map { 1 / (255 * standardDeviation[$0]) }

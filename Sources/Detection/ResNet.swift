@@ -39,14 +39,16 @@ public final class ResNet: Module {
   /// `frozenNormalization` false uses trainable batch norm, for training a backbone from scratch
   /// (the references always start from ImageNet weights with frozen statistics).
   /// `normalizationEpsilon`: the batch norms' ε (torchvision's COCO detection weights use 0).
+  /// `frozenNormalizationTrainsAffine`: frozen statistics with trained scales and shifts (MMDetection's
+  /// `norm_eval=True` with `requires_grad=True`) instead of a wholly fixed affine map (torchvision's, DETR's).
   public init(
     blocksPerStage: [Int], stemChannels: Int, stageChannels: [Int], bottleneck: Bool, dilateLastStage: Bool = false,
-    frozenNormalization: Bool = true, normalizationEpsilon: Double = 1e-5
+    frozenNormalization: Bool = true, normalizationEpsilon: Double = 1e-5, frozenNormalizationTrainsAffine: Bool = false
   ) {
     precondition(blocksPerStage.count == 4 && stageChannels.count == 4, "ResNet: four stages")
     self.stageChannels = stageChannels
     conv1 = Conv2d(3, stemChannels, kernelSize: 7, stride: 2, padding: 3, bias: false)
-    bn1 = makeNormalization(stemChannels, frozen: frozenNormalization, epsilon: normalizationEpsilon)
+    bn1 = makeNormalization(stemChannels, frozen: frozenNormalization, epsilon: normalizationEpsilon, trainsAffine: frozenNormalizationTrainsAffine)
     var inChannels = stemChannels
     var dilation = 1
     var stages: [ModuleList<ResidualBlock>] = []
@@ -65,7 +67,7 @@ public final class ResNet: Module {
             inChannels: block == 0 ? inChannels : outChannels, outChannels: outChannels, stride: block == 0 ? stride : 1,
             dilation: block == 0 ? previousDilation : dilation, bottleneck: bottleneck,
             projectShortcut: block == 0 && (stride != 1 || inChannels != outChannels), frozenNormalization: frozenNormalization,
-            normalizationEpsilon: normalizationEpsilon))
+            normalizationEpsilon: normalizationEpsilon, frozenNormalizationTrainsAffine: frozenNormalizationTrainsAffine))
       }
       inChannels = outChannels
       stages.append(ModuleList(blocks))
@@ -129,9 +131,11 @@ public final class ResidualBlock: Module, UnaryLayer {
 
   init(
     inChannels: Int, outChannels: Int, stride: Int, dilation: Int, bottleneck: Bool, projectShortcut: Bool, frozenNormalization: Bool,
-    normalizationEpsilon: Double = 1e-5
+    normalizationEpsilon: Double = 1e-5, frozenNormalizationTrainsAffine: Bool = false
   ) {
-    let norm = { (channels: Int) in makeNormalization(channels, frozen: frozenNormalization, epsilon: normalizationEpsilon) }
+    let norm = { (channels: Int) in
+      makeNormalization(channels, frozen: frozenNormalization, epsilon: normalizationEpsilon, trainsAffine: frozenNormalizationTrainsAffine)
+    }
     if bottleneck {
       let width = outChannels / 4
       convolutions = [
@@ -191,6 +195,6 @@ public func reluInPlace(_ x: Tensor) -> Tensor {
 }
 
 /// Frozen batch norm (pretrained statistics) or trainable batch norm.
-private func makeNormalization(_ channels: Int, frozen: Bool, epsilon: Double) -> any UnaryLayer {
-  frozen ? FrozenBatchNorm2d(channels, epsilon: epsilon) : BatchNorm2d(channels, epsilon: epsilon)
+private func makeNormalization(_ channels: Int, frozen: Bool, epsilon: Double, trainsAffine: Bool) -> any UnaryLayer {
+  frozen ? FrozenBatchNorm2d(channels, epsilon: epsilon, trainsAffine: trainsAffine) : BatchNorm2d(channels, epsilon: epsilon)
 }

@@ -62,10 +62,11 @@ public struct BackboneConfig: Codable, Sendable, Equatable {
       dilation: dilation)
   }
 
-  func makeResNet(normalizationEpsilon: Double = 1e-5) -> ResNet {
+  public func makeResNet(normalizationEpsilon: Double = 1e-5, frozenNormalizationTrainsAffine: Bool = false) -> ResNet {
     ResNet(
       blocksPerStage: blocksPerStage, stemChannels: stemChannels, stageChannels: stageChannels, bottleneck: bottleneck,
-      dilateLastStage: dilation, frozenNormalization: frozenNormalization, normalizationEpsilon: normalizationEpsilon)
+      dilateLastStage: dilation, frozenNormalization: frozenNormalization, normalizationEpsilon: normalizationEpsilon,
+      frozenNormalizationTrainsAffine: frozenNormalizationTrainsAffine)
   }
 
   enum CodingKeys: String, CodingKey {

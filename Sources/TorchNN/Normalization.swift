@@ -96,15 +96,22 @@ public final class FrozenBatchNorm2d: Module, UnaryLayer {
   public let runningVariance: Tensor
   public let epsilon: Double
 
-  public init(_ channels: Int, epsilon: Double = 1e-5) {
+  /// `trainsAffine`: the scale and shift are parameters (trained, statistics still fixed: MMDetection's
+  /// `norm_eval` batch norm) rather than buffers; the state-dict keys are the same.
+  public init(_ channels: Int, epsilon: Double = 1e-5, trainsAffine: Bool = false) {
     self.epsilon = epsilon
     weight = Tensor.ones([channels])
     bias = Tensor.zeros([channels])
     runningMean = Tensor.zeros([channels])
     runningVariance = Tensor.ones([channels])
     super.init()
-    registerBuffer("weight", weight)
-    registerBuffer("bias", bias)
+    if trainsAffine {
+      registerParameter("weight", weight)
+      registerParameter("bias", bias)
+    } else {
+      registerBuffer("weight", weight)
+      registerBuffer("bias", bias)
+    }
     registerBuffer("running_mean", runningMean)
     registerBuffer("running_var", runningVariance)
   }

@@ -73,16 +73,21 @@ public final class Trainer {
     let isMain = (processGroup?.rank ?? 0) == 0
     if isMain { try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true) }
     Self.prepareForTraining(detector, recipe: recipe)
-    let groups = parameterGroups(of: detector, recipe: recipe)
-    switch recipe.optimizer {
-    case .adamW: optimizer = AdamW(groups: groups)
-    case .sgd: optimizer = SGD(groups: groups, momentum: recipe.momentum)
-    }
+    optimizer = Self.makeOptimizer(for: detector, recipe: recipe)
     baseLearningRates = optimizer.groups.map(\.learningRate)
     ema = recipe.emaDecay.map { WeightsEMA(of: detector, decay: $0) }
     metrics = isMain ? try MetricsLog(folder: output) : nil
     let trainable = optimizer.groups.flatMap { $0.parameters.map(\.tensor) }
     dataParallel = try processGroup.map { try DataParallel(group: $0, parameters: trainable) }
+  }
+
+  /// The recipe's optimizer over the detector's parameter groups (its rules: rates and weight decay).
+  static func makeOptimizer(for detector: any Detector, recipe: TrainingRecipe) -> any Optimizer {
+    let groups = parameterGroups(of: detector, recipe: recipe)
+    switch recipe.optimizer {
+    case .adamW: return AdamW(groups: groups)
+    case .sgd: return SGD(groups: groups, momentum: recipe.momentum)
+    }
   }
 
   /// Puts the detector in training mode and freezes what the recipe keeps fixed (the whole backbone at a

@@ -110,11 +110,13 @@ import TorchTestSupport
   ) throws {
     let recipe = TrainingRecipe.reference(for: detector.kind)
     Trainer.prepareForTraining(detector, recipe: recipe)
-    let optimizer = AdamW(groups: parameterGroups(of: detector, recipe: recipe))
+    let optimizer = Trainer.makeOptimizer(for: detector, recipe: recipe)
+    let baseRates = optimizer.groups.map(\.learningRate)
     var envelope = 0.0
     var worst = (step: 0, term: "", ours: 0.0, reference: 0.0, bound: 0.0, ratio: 0.0)
     for step in 0..<(steps ?? trajectory.steps) {
       beforeStep(step)
+      optimizer.setLearningRates(baseRates.map { $0 * recipe.learningRateFactor(epoch: 0, step: step) })
       let losses = try trainingStep(
         detector: detector, optimizer: optimizer, batch: batches[step % batches.count], clipNorm: recipe.gradientClipNorm, step: step)
       let (one, two) = (trajectory.one_thread[step], trajectory.two_threads[step])
@@ -122,6 +124,10 @@ import TorchTestSupport
       envelope = Swift.max(envelope, one.keys.map { abs(one[$0]! - two[$0]!) }.max()!)
       let ours = Dictionary(uniqueKeysWithValues: losses.terms.map { ($0.name, $0.value) } + [("total", losses.total)])
       #expect(Set(ours.keys) == Set(one.keys), "\(name) step \(step): terms \(ours.keys.sorted()) vs \(one.keys.sorted())")
+      // PARITY_TRACE=1 prints every step's terms, ours and the reference's, to see where a trajectory leaves.
+      if ProcessInfo.processInfo.environment["PARITY_TRACE"] != nil {
+        print("\(name) step \(step): ours \(ours.sorted { $0.key < $1.key }) reference \(one.sorted { $0.key < $1.key })")
+      }
       for (term, reference) in one {
         guard let mine = ours[term] else { continue }
         let bound = wider(reference) ?? 20 * envelope + 2e-5 * Swift.max(1, abs(reference))
@@ -204,5 +210,37 @@ extension TrainingParityTests {
     try Self.expectTrajectory(
       of: model, on: try Self.detrexBatches(stored, count: 6), trajectory, name: arch, steps: arch == "focus_detr" ? 27 : nil,
       beforeStep: { counter.step = $0 })
+  }
+}
+
+/// RetinaNet against torchvision 0.28 and DSA-RetinaNet against the authors' fork (mmdetection 2.4),
+/// each from its fresh initialization on the shared batches, with swift-detr's RetinaNet recipe (the
+/// fork's: SGD, momentum 0.9, weight decay 1e-4 on everything, mmcv's linear warmup, no clipping),
+/// which the golden script gives torchvision's model too. torchvision's backbone has frozen batch norm;
+/// the fork's (norm_eval) fixes the statistics and trains the scales and shifts.
+/// Goldens: Scripts/goldens/make_dense_training_parity_goldens.py.
+extension TrainingParityTests {
+  @Test(arguments: ["retinanet_torchvision", "dsa"])
+  func sixtyStepsFollowTheDenseReferences(name: String) throws {
+    let folder = Self.folder.appendingPathComponent(name)
+    let trajectory = try JSONDecoder().decode(Trajectory.self, from: Data(contentsOf: folder.appendingPathComponent("losses.json")))
+    let initial = try SafeTensors.load(contentsOf: folder.appendingPathComponent("initial.safetensors")).tensors
+    let model: RetinaNetModel
+    if name == "dsa" {
+      var config = RetinaNetConfig.r50DSAConfidence
+      config.backbone = BackboneConfig(blocksPerStage: [2, 2, 2, 2], stemChannels: 8, stageChannels: [8, 16, 32, 64], bottleneck: false)
+      (config.channels, config.classCount) = (32, 5)
+      (config.legacyScoreFusion, config.gradientThroughIoUTarget) = (true, true)
+      model = try withSeededGenerator(0) { try RetinaNetModel(config: config, kind: .dsaRetinaNet) }
+      let report = try model.load(stateDict: initial, strict: true)
+      #expect(report.isComplete, "\(report.summaryNaming(atMost: 6))")
+    } else {
+      var config = RetinaNetConfig.r50Torchvision
+      config.backbone = BackboneConfig(blocksPerStage: [1, 1, 1, 1], stemChannels: 8, stageChannels: [8, 16, 32, 64], bottleneck: false)
+      (config.channels, config.classCount) = (32, 5)
+      model = try withSeededGenerator(0) { try RetinaNetModel(config: config) }
+      try model.load(torchvision: initial)
+    }
+    try Self.expectTrajectory(of: model, on: try Self.batches(), trajectory, name: name)
   }
 }

@@ -59,6 +59,11 @@ public struct RetinaNetConfig: Codable, Sendable, Equatable {
   public var reluBeforeP7 = false
   /// The ε of the backbone's frozen batch norm (0 for torchvision's COCO v1 weights).
   public var batchNormEpsilon = 1e-5
+  /// Whether training moves the frozen batch norm's scales and shifts (its statistics stay fixed):
+  /// MMDetection's ResNet (`norm_eval=True`, `requires_grad=True`), the DSA code's; torchvision's
+  /// `FrozenBatchNorm2d` fixes them too (false). A config without the field takes true unless its
+  /// anchors follow torchvision.
+  public var frozenBatchNormTrainsAffine = true
   public var assigner = MaxIoUAssigner(lowQualityMatch: .boxInOrder)
   public var boxCoder = BoxCoder(clampsBothSides: true)
   public var focalAlpha = 0.25
@@ -102,6 +107,7 @@ public struct RetinaNetConfig: Codable, Sendable, Equatable {
     config.classCount = 91
     config.anchors = AnchorGenerator(convention: .torchvision)
     (config.extraLevelsInput, config.reluBeforeP7, config.batchNormEpsilon) = (.pyramid, true, 0)
+    config.frozenBatchNormTrainsAffine = false
     config.assigner = MaxIoUAssigner(lowQualityMatch: .anchorsBestBox)
     config.boxCoder = BoxCoder(clampsBothSides: false)
     (config.lossNormalization, config.candidateSelection, config.detectionsPerImage) = (.perImage, .pairs, 300)
@@ -188,6 +194,8 @@ public struct RetinaNetConfig: Codable, Sendable, Equatable {
     }
     reluBeforeP7 = try container.decode(Bool.self, forKey: .reluBeforeP7)
     batchNormEpsilon = try container.decode(Double.self, forKey: .batchNormEpsilon)
+    frozenBatchNormTrainsAffine =
+      try container.decodeIfPresent(Bool.self, forKey: .frozenBatchNormTrainsAffine) ?? (anchors.convention != .torchvision)
     assigner = try container.decode(MaxIoUAssigner.self, forKey: .assigner)
     boxCoder = try container.decode(BoxCoder.self, forKey: .boxCoder)
     focalAlpha = try container.decode(Double.self, forKey: .focalAlpha)
@@ -217,6 +225,7 @@ public struct RetinaNetConfig: Codable, Sendable, Equatable {
     case extraLevelsInput = "add_extra_convs"
     case reluBeforeP7 = "relu_before_p7"
     case batchNormEpsilon = "batch_norm_epsilon"
+    case frozenBatchNormTrainsAffine = "frozen_batch_norm_trains_affine"
     case boxCoder = "box_coder"
     case focalAlpha = "focal_alpha"
     case focalGamma = "focal_gamma"

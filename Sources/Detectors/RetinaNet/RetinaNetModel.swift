@@ -20,7 +20,8 @@ public final class RetinaNetModel: Module {
     try config.validate()
     self.config = config
     self.kind = kind
-    backbone = config.backbone.makeResNet(normalizationEpsilon: config.batchNormEpsilon)
+    backbone = config.backbone.makeResNet(
+      normalizationEpsilon: config.batchNormEpsilon, frozenNormalizationTrainsAffine: config.frozenBatchNormTrainsAffine)
     // Each library's ResNet as it starts without pretrained weights: mmdet zero-initializes the
     // residual branches, torchvision does not.
     if config.anchors.convention == .mmdet { backbone.zeroInitializeResidualBranches() }
