@@ -7,7 +7,7 @@ import TorchTestSupport
 
 @testable import Detectors
 
-/// DINO equals the official detrex code (fixtures from Scripts/goldens/make_dino_goldens.py: a
+/// DINO equals the official detrex code (fixtures from Scripts/goldens/make_detrex_goldens.py: a
 /// small DINO of detrex's own config with perturbed weights, run on the CPU).
 @Suite struct DINOTests {
   static let folder = DETRTests.fixture("dino_detrex")

@@ -8,7 +8,7 @@
 #   facebookresearch/detectron2; without them the repositories are cloned from GitHub.
 #
 # detrex e244e6c3da3e84566728c52c21fb061d23ce0e2f; detectron2 70f454304e1a38378200459dd2dbca0f0f4a5ab4
-# (detrex's submodule pin). Used by Scripts/goldens/make_dino_goldens.py only.
+# (detrex's submodule pin). Used by Scripts/goldens/make_detrex_goldens.py, make_detrex_training_parity_goldens.py and make_init_goldens.py.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 base=$("$root/Scripts/reference-env.sh")
