@@ -30,7 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCES = ROOT / ".venv-dsa/src/DSANet"
 sys.path[:0] = [str(ROOT / "Scripts/goldens"), str(SOURCES), str(ROOT / "Scripts/reference/detrex"), str(ROOT / "Scripts/reference/dsa")]
 import tv_cpu_shim  # noqa: F401,E402  (torchvision without its compiled ops; before mmdet)
-import mmcv_ext_stub  # noqa: E402
+import mmcv_ext_stub  # noqa: F401,E402  (the compiled mmcv ops in plain torch)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -105,18 +105,8 @@ def torchvision_retinanet():
 
 
 def dsa():
-    from mmcv import Config
-    from mmdet.models import build_detector
-    mmcv_ext_stub.patch_ops()
-    cfg = Config.fromfile(str(SOURCES / "configs/retinanet/retinanet_r50_fpn_1x_coco.py"))
-    m = cfg.model
-    m.pretrained = None
-    m.backbone.update(depth=18, base_channels=8)
-    m.neck.update(in_channels=[8, 16, 32, 64], out_channels=32)
-    m.bbox_head.update(num_classes=5, in_channels=32, feat_channels=32)
-    torch.manual_seed(0)
-    model = build_detector(m, train_cfg=cfg.train_cfg, test_cfg=cfg.test_cfg)
-    model.init_weights()
+    from make_dsa_goldens import small_model
+    model = small_model()
 
     def loss_of(model, images, sizes, targets):
         height, width = images.shape[-2:]

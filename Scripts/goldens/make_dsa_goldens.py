@@ -37,10 +37,9 @@ from safetensors.torch import save_file  # noqa: E402
 OUT = ROOT / "Tests/DetectorsTests/Fixtures/dsa_official"
 
 
-def main():
-    torch.set_num_threads(1)
+def small_model():
+    """The fork's RetinaNet config shrunk (ResNet-18 at 8 base channels, 32 wide, 5 classes), freshly initialized with seed 0."""
     mmcv_ext_stub.patch_ops()
-    OUT.mkdir(parents=True, exist_ok=True)
     cfg = Config.fromfile(str(SOURCES / "configs/retinanet/retinanet_r50_fpn_1x_coco.py"))
     m = cfg.model
     m.pretrained = None
@@ -50,6 +49,13 @@ def main():
     torch.manual_seed(0)
     model = build_detector(m, train_cfg=cfg.train_cfg, test_cfg=cfg.test_cfg)
     model.init_weights()
+    return model
+
+
+def main():
+    torch.set_num_threads(1)
+    OUT.mkdir(parents=True, exist_ok=True)
+    model = small_model()
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for name, p in model.named_parameters():
