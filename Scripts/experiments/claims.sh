@@ -10,33 +10,35 @@
 # learning rate and rules; batch 8, EPOCHS epochs, the rate dropping x0.1 after 4/5 of them. COCO AP
 # on the validation images after every epoch.
 #
-# Usage: Scripts/experiments/claims.sh [--device cpu|cuda] [--seeds "1 2 3"] [--epochs N] [--only "detr smca-detr ..."]
+# Usage: Scripts/experiments/claims.sh [--device cpu|cuda] [--seeds "1 2 3"] [--epochs N] [--size PIXELS] [--only "detr smca-detr ..."]
 # Resumable: a finished run is kept, an interrupted one continues from its last checkpoint; run it again.
-# Writes runs/claims/<run>/ (one folder per family and seed), runs/claims/results.md (the tables) and
-# runs/claims/*.svg (AP50 after each epoch, one chart per claim).
+# Writes runs/claims/shapes-SIZE/<run>/ (one folder per family and seed), results.md there (the tables)
+# and *.svg (AP50 after each epoch, one chart per claim); the backbone is runs/claims/backbone-r18.safetensors.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-device=cpu seeds="1 2 3" epochs=${CLAIMS_EPOCHS:-6} only=""
+device=cpu seeds="1 2 3" epochs=6 size=256 only=""
 while [ $# -gt 0 ]; do
   case $1 in
     --device) device=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "claims.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-out=runs/claims
+mkdir -p runs/claims
+out=runs/claims/shapes-$size
 mkdir -p "$out"
 swift build -c release --product detr >&2
 detr=.build/release/detr
 
 # The one backbone every family starts from.
-backbone=$out/backbone-r18.safetensors
+backbone=runs/claims/backbone-r18.safetensors
 if [ ! -f "$backbone" ]; then
-  $detr pretrain-backbone --model detr --preset small --output "$backbone" --device "$device" > "$out/backbone-r18.log" 2>&1
+  $detr pretrain-backbone --model detr --preset small --output "$backbone" --device "$device" > runs/claims/backbone-r18.log 2>&1
 fi
 
 r18='--set backbone.blocks_per_stage=[2,2,2,2] --set backbone.stem_channels=64 --set backbone.stage_channels=[64,128,256,512] --set backbone.bottleneck=false --set backbone.dilation=false --set backbone.frozen_batch_norm=true'
@@ -65,7 +67,7 @@ train_one() {
   echo "$(date -u +%T) training $run seed $seed" >&2
   # shellcheck disable=SC2086  # $flags is a list of flags
   $detr train --model "$model" --preset small $flags --backbone-weights "$backbone" \
-    --synthetic-images 2000 --synthetic-size 256 --synthetic-objects medium-large --augmentation flip \
+    --synthetic-images 2000 --synthetic-size "$size" --synthetic-objects medium-large --augmentation flip \
     --epochs "$epochs" --batch-size 8 --seed "$seed" --device "$device" \
     --output "$folder" --log-every 50 --checkpoint-every 100 "${resume[@]}" > "$folder.log" 2>&1
 }
@@ -76,4 +78,4 @@ for entry in "${configurations[@]}"; do
   for seed in $seeds; do train_one "$run" "$model" "$seed" "$flags"; done
 done
 
-python3 Scripts/experiments/claims_table.py --folder "$out" --seeds "$seeds" --epochs "$epochs" | tee "$out/results.md"
+python3 Scripts/experiments/claims_table.py --folder "$out" --seeds "$seeds" --epochs "$epochs" --size "$size" | tee "$out/results.md"

@@ -6,7 +6,7 @@ A verdict compares the method's mean with the baseline's: "reproduced" when the 
 paper's direction by more than twice its standard error (sqrt(s1²/n1 + s2²/n2)), "not reproduced"
 when it is against it by as much, "within noise" otherwise; "not measured" while seeds are missing.
 
-    python3 claims_table.py --folder runs/claims --seeds "1 2 3" --epochs 6
+    python3 claims_table.py --folder runs/claims/shapes-256 --seeds "1 2 3" --epochs 6 --size 256
 """
 import argparse
 import json
@@ -74,12 +74,13 @@ def main():
     parser.add_argument("--folder", required=True)
     parser.add_argument("--seeds", required=True)
     parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
     folder, seeds = pathlib.Path(args.folder), args.seeds.split()
     names = sorted({p.name.rsplit("-seed", 1)[0] for p in folder.glob("*-seed*") if p.is_dir()})
     results = {name: [r for s in seeds if (r := run_results(folder / f"{name}-seed{s}", args.epochs))] for name in names}
 
-    print(f"# Claim benchmark: shapes-256, {args.epochs} epochs, seeds {args.seeds}\n")
+    print(f"# Claim benchmark: shapes-{args.size}, {args.epochs} epochs, seeds {args.seeds}\n")
     print("| configuration | seeds done | AP | AP50 | AP50 after epoch", (args.epochs + 1) // 2, "| training images/s |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name in names:

@@ -135,10 +135,14 @@ import TorchTestSupport
     let plain = try withSeededGenerator(0) { try RetinaNetModel(config: .r50) }
     let dsa = try withSeededGenerator(0) { try RetinaNetModel(config: .r50DSAConfidence, kind: .dsaRetinaNet) }
     let count = { (model: RetinaNetModel) in model.parameters().reduce(0) { $0 + $1.elementCount } }
-    // RetinaNet R50 with 80 classes, P6 from C5: ResNet-50's convolutions 23,454,912 (its frozen batch norms
-    // are buffers), pyramid 7,997,440, head 6,463,220. DSA adds 8 × 82,241 and the IoU output 256 × 9 × 9 + 9.
-    #expect(count(plain) == 37_915_572, "\(count(plain))")
+    // RetinaNet R50 with 80 classes, P6 from C5: ResNet-50's convolutions 23,454,912 and its batch norms'
+    // scales and shifts 53,120 (parameters in mmdet's norm_eval; their statistics are buffers), pyramid
+    // 7,997,440, head 6,463,220. DSA adds 8 × 82,241 and the IoU output 256 × 9 × 9 + 9.
+    #expect(count(plain) == 37_968_692, "\(count(plain))")
     #expect(count(dsa) - count(plain) == 657_928 + 20_745, "\(count(dsa) - count(plain))")
+    let small = try withSeededGenerator(0) { try RetinaNetModel(config: .small) }
+    let smallDSA = try withSeededGenerator(0) { try RetinaNetModel(config: .smallDSA, kind: .dsaRetinaNet) }
+    #expect(count(small) == 12_260_660 && count(smallDSA) == 12_302_268, "\(count(small)), \(count(smallDSA))")
     // torchvision's retinanet_resnet50_fpn (P6 from P5, 91 classes) has 34,014,999 parameters.
     let torchvision = try withSeededGenerator(0) { try RetinaNetModel(config: .r50Torchvision) }
     #expect(count(torchvision) == 34_014_999, "\(count(torchvision))")
