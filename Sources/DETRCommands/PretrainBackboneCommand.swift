@@ -98,7 +98,7 @@ struct PretrainBackboneCommand: ParsableCommand {
       "pretraining the \(model.rawValue) \(config ?? preset) backbone (\(describe(backbone))) on \(device): "
         + "crops of \(images) rendered \(imageSize)×\(imageSize) images at \(cropSize)×\(cropSize), \(epochs) epochs, batch \(batchSize)")
     let start = Date()
-    let (classifier, epochs) = pretraining.run(
+    let (classifier, epochs) = try pretraining.run(
       step: { step, steps, loss in
         print("  step \(step)/\(steps)  loss \(String(format: "%.3f", loss))")
         fflush(nil)

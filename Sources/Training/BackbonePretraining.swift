@@ -79,11 +79,22 @@ public struct BackbonePretraining {
     }
   }
 
+  /// The loss stopped being a number: the weights are not written.
+  public struct DivergedError: Error, CustomStringConvertible {
+    public let epoch: Int
+    public let step: Int
+    public let learningRate: Double
+    public var description: String {
+      "the pretraining loss became \(Double.nan) at epoch \(epoch), step \(step): the learning rate \(learningRate) is too high; lower --learning-rate"
+    }
+  }
+
   /// Trains and returns the classifier with each epoch's summary (`progress` sees each as it ends,
-  /// and each `logEvery` steps the step, steps per epoch and running loss).
+  /// and each `logEvery` steps the step, steps per epoch and running loss). Throws `DivergedError`
+  /// when the loss is not finite.
   public func run(
     logEvery: Int = 50, step stepProgress: (Int, Int, Double) -> Void = { _, _, _ in }, progress: (Epoch) -> Void = { _ in }
-  ) -> (classifier: Classifier, epochs: [Epoch]) {
+  ) throws -> (classifier: Classifier, epochs: [Epoch]) {
     let s = settings
     let train = SyntheticShapes.classificationCrops(images: s.images, size: s.imageSize, cropSize: s.cropSize, seed: s.seed)
     let validation = SyntheticShapes.classificationCrops(
@@ -125,6 +136,7 @@ public struct BackbonePretraining {
         optimizer.step()
         globalStep += 1
         let value = loss.item(Double.self)
+        guard value.isFinite else { throw DivergedError(epoch: epoch, step: stepInEpoch + 1, learningRate: s.learningRate) }
         lossSum += value * Double(picked.count)
         correct += withNoGrad { (logits.argmax(dim: 1) .== labels).to(.int64).sum().item(Int.self) }
         if logEvery > 0 && (stepInEpoch + 1) % logEvery == 0 { stepProgress(stepInEpoch + 1, stepsPerEpoch, value) }

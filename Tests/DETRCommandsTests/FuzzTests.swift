@@ -89,6 +89,10 @@ import Detection
       "check": ["check", "--steps", "5"],
       "check-device": ["check-device", "--device", "cpu", "--models", "detr"],
       "convert": ["convert", pth.path, "--family", "detr", "--preset", "small"],
+      "pretrain-backbone": [
+        "pretrain-backbone", "--model", "detr", "--config", f.config.path, "--images", "10", "--image-size", "64", "--crop-size", "16",
+        "--epochs", "1", "--batch-size", "4", "--output", f.root.appendingPathComponent("backbone.safetensors").path,
+      ],
     ]
     // Commands that write somewhere get a fresh --output per case (unless the case is --output itself).
     let writes: Set<String> = ["train", "data synthesize", "demo", "convert"]

@@ -17,7 +17,7 @@ import Torch
     (settings.images, settings.validationImages, settings.imageSize, settings.cropSize) = (240, 60, 128, 32)
     (settings.epochs, settings.batchSize, settings.learningRate) = (5, 32, 0.1)
     var epochs: [BackbonePretraining.Epoch] = []
-    let (classifier, summaries) = BackbonePretraining(backbone: Self.backbone, settings: settings).run(progress: { epochs.append($0) })
+    let (classifier, summaries) = try BackbonePretraining(backbone: Self.backbone, settings: settings).run(progress: { epochs.append($0) })
     #expect(summaries.count == 5 && epochs.count == 5)
     // Seven classes: chance is about 1/7; always answering the most common class (background) scores its share.
     let held = SyntheticShapes.classificationCrops(images: 60, size: 128, cropSize: 32, seed: settings.seed &+ 1)
@@ -39,5 +39,14 @@ import Torch
     #expect(report.classifier.sorted() == ["fc.bias", "fc.weight"])
     let loaded = try #require(detector.backboneNetwork).stateDict().first { $0.key == "layer2.0.bn1.running_mean" }?.tensor
     #expect((try #require(loaded) .== state["layer2.0.bn1.running_mean"]!).all().item(Bool.self), "the trained statistics arrive")
+  }
+
+  @Test func aDivergingRateStopsWithAMessageNamingTheFlag() {
+    var settings = BackbonePretraining.Settings()
+    (settings.images, settings.validationImages, settings.imageSize, settings.cropSize, settings.epochs) = (20, 5, 64, 16, 2)
+    settings.learningRate = 1e6
+    #expect { try BackbonePretraining(backbone: Self.backbone, settings: settings).run() } throws: { error in
+      "\(error)".contains("--learning-rate")
+    }
   }
 }
