@@ -20,8 +20,10 @@ import Torch
   }
 
   @Test func anUnknownConfigFieldIsNamed() throws {
-    var command = try DETRCommand.parseAsRoot(["pretrain-backbone", "--set", "backbone.no_such_field=1", "--output", "/tmp/x.safetensors"])
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("unknown-field-\(UUID()).safetensors")
+    var command = try DETRCommand.parseAsRoot(["pretrain-backbone", "--set", "backbone.no_such_field=1", "--output", output.path])
     #expect { try command.run() } throws: { error in DETRCommand.message(for: error).contains("no_such_field") }
+    #expect(!FileManager.default.fileExists(atPath: output.path), "nothing written")
   }
 
   @Test func itsWeightsStartATrainingRun() throws {
