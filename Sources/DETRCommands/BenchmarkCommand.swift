@@ -77,9 +77,7 @@ struct BenchmarkCommand: ParsableCommand {
     guard weights == nil || (config == nil && overrides.isEmpty) else {
       throw ValidationError("--weights brings its own architecture; leave out --config and --set")
     }
-    guard weights != nil || config != nil || model.presets.contains(preset) else {
-      throw ValidationError("--preset \(preset) is not a preset of \(model.rawValue); presets: \(model.presets.joined(separator: ", "))")
-    }
+    if weights == nil && config == nil { try ModelChoice.checkPreset(preset, of: model) }
   }
 
   func run() throws {

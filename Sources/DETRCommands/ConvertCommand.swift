@@ -48,9 +48,7 @@ struct ConvertCommand: ParsableCommand {
 
   func validate() throws {
     if preset != nil && config != nil { throw ValidationError("give either --preset or --config, not both") }
-    if let preset, let family, !family.presets.contains(preset) {
-      throw ValidationError("--preset \(preset) is not a preset of \(family.rawValue); presets: \(family.presets.joined(separator: ", "))")
-    }
+    if let preset, let family { try ModelChoice.checkPreset(preset, of: family) }
   }
 
   func run() throws {

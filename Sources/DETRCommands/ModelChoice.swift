@@ -4,6 +4,13 @@ import Foundation
 
 /// The architecture a command builds: a family's preset or a config file, with `--set` overrides.
 struct ModelChoice {
+  /// Throws the `--preset` error every command gives for a name the family does not have.
+  static func checkPreset(_ preset: String, of kind: ModelKind) throws {
+    guard kind.presets.contains(preset) else {
+      throw ValidationError("--preset \(preset) is not a preset of \(kind.rawValue); presets: \(kind.presets.joined(separator: ", "))")
+    }
+  }
+
   var kind: ModelKind
   var preset: String
   var configFile: String?

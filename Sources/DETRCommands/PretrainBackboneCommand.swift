@@ -64,9 +64,7 @@ struct PretrainBackboneCommand: ParsableCommand {
   var threads: Int?
 
   func validate() throws {
-    guard model.presets.contains(preset) || config != nil else {
-      throw ValidationError("--preset \(preset) is not a preset of \(model.rawValue); presets: \(model.presets.joined(separator: ", "))")
-    }
+    if config == nil { try ModelChoice.checkPreset(preset, of: model) }
     guard images >= 10, epochs > 0, batchSize > 1 else {
       throw ValidationError("--images must be at least 10, --epochs positive and --batch-size at least 2 (batch norm)")
     }

@@ -165,9 +165,7 @@ struct TrainCommand: ParsableCommand {
       throw ValidationError("--lr-drop-epoch must be positive, got \(learningRateDropEpoch)")
     }
     if let maxIterations, maxIterations <= 0 { throw ValidationError("--max-iterations must be positive, got \(maxIterations)") }
-    guard model.presets.contains(preset) || config != nil else {
-      throw ValidationError("--preset \(preset) is not a preset of \(model.rawValue); presets: \(model.presets.joined(separator: ", "))")
-    }
+    if config == nil { try ModelChoice.checkPreset(preset, of: model) }
     let given = [data, trainAnnotations].compactMap { $0 }.count
     guard given == 0 || given == 2 else {
       throw ValidationError("--data and --train-annotations go together (and --val-annotations optionally)")
