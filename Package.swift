@@ -17,6 +17,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
   ],
   targets: [
     // libctorch.so and its pkg-config file come from Scripts/setup.sh (Shim/ holds its C++ source).
@@ -32,10 +34,18 @@ let package = Package(
     // Drawing (boxes, labels, charts) through cairo, with a real font through fontconfig (installed by Scripts/setup.sh).
     .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
     .target(name: "COCO", dependencies: ["CImageCodecs", "CCairo", "Torch"]),
+    // `detr serve`: a detector behind HTTP, with dynamic batching (Hummingbird on SwiftNIO).
+    .target(
+      name: "DetectionServer",
+      dependencies: [
+        "COCO", "Detection", "Torch", "Training", .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
     .target(
       name: "DETRCommands",
       dependencies: [
-        "Torch", "TorchNN", "COCO", "COCOEval", "Detection", "Detectors", "Training",
+        "Torch", "TorchNN", "COCO", "COCOEval", "Detection", "Detectors", "Training", "DetectionServer",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),

@@ -7,7 +7,7 @@ public struct DETRCommand: ParsableCommand {
     commandName: "detr",
     abstract: "Train, evaluate and run DETR-family object detectors on libtorch.",
     version: VersionInfo.text,
-    subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self, BenchmarkCommand.self, DataCommand.self, DemoCommand.self, PretrainBackboneCommand.self, CheckCommand.self, CheckDeviceCommand.self, ConvertCommand.self]
+    subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self, BenchmarkCommand.self, DataCommand.self, DemoCommand.self, PretrainBackboneCommand.self, CheckCommand.self, CheckDeviceCommand.self, ConvertCommand.self, ServeCommand.self]
   )
 
   public init() {}

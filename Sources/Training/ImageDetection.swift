@@ -22,13 +22,80 @@ extension LoadedDetector {
   public func detections(
     in image: Image, shorterSide: Int = 800, maxSize: Int = 1333, resizing: DETRTransform.Resizing = .detr, precision: Precision = .fp32
   ) -> ImageDetections {
+    detections(inInputs: [input(for: image, shorterSide: shorterSide, maxSize: maxSize, resizing: resizing)], precision: precision)[0]
+  }
+
+  /// What reaches the detector for `image`, before padding: resized as `detections(in:)` says and
+  /// normalized, `[3, height, width]` row-major; its target records the image's own size, in which
+  /// detections are reported.
+  public func input(
+    for image: Image, shorterSide: Int = 800, maxSize: Int = 1333, resizing: DETRTransform.Resizing = .detr
+  ) -> TransformedSample {
     var transform = DETRTransform(mode: .evaluation)
     (transform.evaluationSize, transform.maxSize, transform.resizing) = (shorterSide, maxSize, resizing)
     var random = SeededRandom(seed: 0)
-    let sample = transform.apply(to: image, imageId: 0, boxes: [], labels: [], isCrowd: [], random: &random)
+    return transform.apply(to: image, imageId: 0, boxes: [], labels: [], isCrowd: [], random: &random)
+  }
+
+  /// The size an input has once padded as the detector wants (`inputSizeDivisor`): inputs of equal
+  /// padded size give, run together, what each gives alone; others would see each other's padding
+  /// in the backbone's convolutions (see `equalSizeBatches`).
+  public func paddedSize(of input: TransformedSample) -> InputSize {
+    let multiple = Swift.max(1, detector.inputSizeDivisor)
+    return InputSize(height: (input.height + multiple - 1) / multiple * multiple, width: (input.width + multiple - 1) / multiple * multiple)
+  }
+
+  /// All detections (unfiltered) for each input, run as one batch, boxes (x0, y0, x1, y1) in pixels of
+  /// each input's original image. Every input must have the same `paddedSize`, so that each answer
+  /// equals the input's alone (to float rounding: a batched matrix product may sum in another order).
+  public func detections(inInputs inputs: [TransformedSample], precision: Precision = .fp32) -> [ImageDetections] {
+    precondition(!inputs.isEmpty, "detections: no inputs")
+    precondition(Set(inputs.map { paddedSize(of: $0) }).count == 1, "detections: a batch's inputs must pad to one size (see equalSizeBatches)")
     return withInferenceMode {
-      precision.run(on: detector.device) { detector.detect(DetectionBatch(samples: [sample], padToMultipleOf: detector.inputSizeDivisor).detectorBatch(for: detector))[0] }
+      precision.run(on: detector.device) {
+        detector.detect(DetectionBatch(samples: inputs, padToMultipleOf: detector.inputSizeDivisor).detectorBatch(for: detector))
+      }
     }
+  }
+
+  /// All detections for each image (as `detections(in:)`), run in batches of at most `batchSize`
+  /// images of equal padded size; in the order of `images`.
+  public func detections(
+    in images: [Image], batchSize: Int, shorterSide: Int = 800, maxSize: Int = 1333, resizing: DETRTransform.Resizing = .detr,
+    precision: Precision = .fp32
+  ) -> [ImageDetections] {
+    let inputs = images.map { input(for: $0, shorterSide: shorterSide, maxSize: maxSize, resizing: resizing) }
+    var results = [ImageDetections?](repeating: nil, count: images.count)
+    for batch in Self.equalSizeBatches(inputs.map(paddedSize(of:)), limit: batchSize) {
+      for (index, found) in zip(batch, detections(inInputs: batch.map { inputs[$0] }, precision: precision)) { results[index] = found }
+    }
+    return results.map { $0! }
+  }
+
+  /// A padded input size.
+  public struct InputSize: Hashable, Sendable {
+    public var height: Int
+    public var width: Int
+    public init(height: Int, width: Int) { (self.height, self.width) = (height, width) }
+  }
+
+  /// Indices into `sizes` grouped into batches of at most `limit` equal sizes. Each batch keeps the
+  /// order of `sizes`; batches come in the order of their first index. Images are not padded to one
+  /// another's size because the backbone's convolutions would see the padding: near the right and
+  /// bottom borders features change, and so would the detections.
+  public static func equalSizeBatches(_ sizes: [InputSize], limit: Int) -> [[Int]] {
+    precondition(limit > 0, "equalSizeBatches: the limit must be positive")
+    var open: [InputSize: Int] = [:]
+    var batches: [[Int]] = []
+    for (index, size) in sizes.enumerated() {
+      if let batch = open[size], batches[batch].count < limit {
+        batches[batch].append(index)
+      } else {
+        open[size] = batches.count
+        batches.append([index])
+      }
+    }
+    return batches
   }
 
   /// The objects in `image` scoring above `threshold`, best first, at most `limit`.
