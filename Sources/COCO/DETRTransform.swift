@@ -101,6 +101,15 @@ public struct DETRTransform: Sendable {
     return transform
   }
 
+  /// The size an image of `width` × `height` has after the evaluation transform (nil in training,
+  /// where the size is random).
+  public func evaluationOutputSize(width: Int, height: Int) -> (width: Int, height: Int)? {
+    guard mode == .evaluation else { return nil }
+    return resizing == .torchvision
+      ? Self.torchvisionOutputSize(width: width, height: height, shorterSide: evaluationSize, maxSize: maxSize)
+      : Self.outputSize(width: width, height: height, shorterSide: evaluationSize, maxSize: maxSize)
+  }
+
   /// Applies the recipe to an image whose objects are `boxes` ([x0, y0, x1, y1] pixels) with `labels`.
   public func apply(
     to image: Image, imageId: Int, boxes: [[Double]], labels: [Int], isCrowd: [Bool], random: inout SeededRandom

@@ -127,7 +127,34 @@ public final class DetectionLoader: Sendable {
   /// This shard's batches of `epoch` from global sample position `start` on, produced in the background.
   /// Batch indices count from that position.
   public func batches(epoch: Int, fromSample start: Int = 0) -> BatchStream {
-    BatchStream(loader: self, epoch: epoch, order: shardOrder(epoch: epoch, fromSample: start), batches: batchCount(fromSample: start))
+    let order = shardOrder(epoch: epoch, fromSample: start)
+    let groups = (0..<batchCount(fromSample: start)).map { index in
+      Array(order[(index * batchSize)..<Swift.min((index + 1) * batchSize, order.count)])
+    }
+    return BatchStream(loader: self, epoch: epoch, batches: groups)
+  }
+
+  /// The evaluation batches of this shard: at most `batchSize` images each, all of one padded size
+  /// (by the sizes the annotations give, through the evaluation transform), so that each image's
+  /// detections equal its own alone; padding one image to another's size would change what the
+  /// backbone's convolutions see near its right and bottom borders. Images keep their order within a
+  /// size; a size's batches come in the order of their first image.
+  public func equalSizeBatches() -> BatchStream {
+    let multiple = Swift.max(1, padToMultipleOf ?? 1)
+    func roundUp(_ value: Int) -> Int { (value + multiple - 1) / multiple * multiple }
+    var open: [[Int]: Int] = [:]
+    var groups: [[Int]] = []
+    for index in shardOrder(epoch: 0, fromSample: 0) {
+      let sample = dataset.samples[index]
+      let size = transform.evaluationOutputSize(width: sample.width, height: sample.height).map { [roundUp($0.height), roundUp($0.width)] } ?? []
+      if let group = open[size], groups[group].count < batchSize {
+        groups[group].append(index)
+      } else {
+        open[size] = groups.count
+        groups.append([index])
+      }
+    }
+    return BatchStream(loader: self, epoch: 0, batches: groups)
   }
 }
 
@@ -144,8 +171,9 @@ public struct LoadedBatch: @unchecked Sendable {
 public final class BatchStream: Sequence, IteratorProtocol, @unchecked Sendable {
   private let queue: BatchQueue
 
-  init(loader: DetectionLoader, epoch: Int, order: [Int], batches: Int) {
-    queue = BatchQueue(loader: loader, epoch: epoch, order: order, batches: batches)
+  /// `batches`: each batch's sample indices, in the order they are returned.
+  init(loader: DetectionLoader, epoch: Int, batches: [[Int]]) {
+    queue = BatchQueue(loader: loader, epoch: epoch, batches: batches)
     for _ in 0..<loader.workerCount {
       let thread = Thread { [queue] in queue.work() }
       thread.stackSize = 8 << 20
@@ -172,7 +200,7 @@ public final class BatchStream: Sequence, IteratorProtocol, @unchecked Sendable 
 private final class BatchQueue: @unchecked Sendable {
   private let loader: DetectionLoader
   private let epoch: Int
-  private let order: [Int]
+  private let groups: [[Int]]
   private let end: Int
   private let condition = NSCondition()
   private var ready: [Int: Result<LoadedBatch, Error>] = [:]
@@ -180,11 +208,11 @@ private final class BatchQueue: @unchecked Sendable {
   private var nextToReturn: Int
   private var cancelled = false
 
-  init(loader: DetectionLoader, epoch: Int, order: [Int], batches: Int) {
+  init(loader: DetectionLoader, epoch: Int, batches: [[Int]]) {
     self.loader = loader
     self.epoch = epoch
-    self.order = order
-    end = batches
+    groups = batches
+    end = batches.count
     nextToClaim = 0
     nextToReturn = 0
   }
@@ -227,8 +255,7 @@ private final class BatchQueue: @unchecked Sendable {
   }
 
   private func produce(_ index: Int) throws -> LoadedBatch {
-    let first = index * loader.batchSize
-    let indices = order[first..<Swift.min(first + loader.batchSize, order.count)]
+    let indices = groups[index]
     var samples: [TransformedSample] = []
     var skipped: [ImageError] = []
     for sampleIndex in indices {

@@ -49,6 +49,7 @@ struct EvaluateCommand: ParsableCommand {
     guard imageScale.isFinite, imageScale >= 0.02, imageScale <= 8 else {
       throw ValidationError("--image-scale must be between 0.02 and 8 (1 is DETR's 800-pixel shorter side), got \(imageScale)")
     }
+    guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 256, got \(batchSize)") }
     switch (detectionsPath, weights, images) {
     case (.some, nil, nil): break
     case (nil, .some, .some): break
@@ -56,6 +57,9 @@ struct EvaluateCommand: ParsableCommand {
     }
     if device != nil && weights == nil { throw ValidationError("--device says where --weights runs; with --detections no model runs") }
   }
+
+  @Option(name: .customLong("batch-size"), help: "With --weights: images per forward pass; only images of one resized size share a batch, so the detections are those of one image at a time.")
+  var batchSize = 4
 
   @Option(name: .customLong("json"), help: ArgumentHelp("Also write the numbers to this file.", valueName: "OUT.json"))
   var jsonPath: String?
@@ -106,7 +110,8 @@ struct EvaluateCommand: ParsableCommand {
 }
 
 extension EvaluateCommand {
-  /// Detections of the checkpoint on the ground truth's images (evaluation transform, batch 1).
+  /// Detections of the checkpoint on the ground truth's images (evaluation transform, in batches of
+  /// equal-size images).
   func runModel(groundTruth: GroundTruth) throws -> [DetectedBox] {
     let device = try Device.resolve(self.device)
     let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights!))
@@ -125,9 +130,9 @@ extension EvaluateCommand {
     var transform = DETRTransform.scaled(.evaluation, by: imageScale)
     transform.resizing = resize
     let loader = DetectionLoader(
-      dataset: dataset, transform: transform, batchSize: 1, shuffle: false, seed: 0,
+      dataset: dataset, transform: transform, batchSize: batchSize, shuffle: false, seed: 0,
       padToMultipleOf: loaded.detector.inputSizeDivisor, pinMemory: device.isCUDA)
-    let detections = try DetectorEvaluation.detections(of: loaded.detector, loader: loader, categories: loaded.categories, precision: precision)
+    let detections = try DetectorEvaluation.detections(of: loaded.detector, loader: loader, categories: loaded.categories, precision: precision, equalSizeBatches: true)
     if let detectionsOut {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]

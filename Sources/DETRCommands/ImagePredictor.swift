@@ -29,6 +29,49 @@ struct ImagePredictor {
     return (image, detections)
   }
 
+  /// Each file's image and detections, in order: the files decoded on `decoders` threads at once, then
+  /// run in batches of at most `batchSize` images of one resized size (so each image's detections are
+  /// its own alone). A file that cannot be read gives its error and leaves the others as they are.
+  func detect(_ files: [URL], batchSize: Int, decoders: Int = 2) -> [Result<(image: Image, detections: ImageDetections), any Error>] {
+    let decoded = Self.decode(files, threads: decoders)
+    let readable = decoded.indices.filter { (try? decoded[$0].get()) != nil }
+    let found = loaded.detections(
+      in: readable.map { try! decoded[$0].get() }, batchSize: batchSize, shorterSide: shorterSide, maxSize: maxSize, resizing: resizing,
+      precision: precision)
+    var results = decoded.map { $0.map { (image: $0, detections: ImageDetections(scores: [], labels: [], boxes: [])) } }
+    for (index, detections) in zip(readable, found) {
+      results[index] = results[index].map { ($0.image, detections.filtered(threshold: threshold, limit: maxDetections)) }
+    }
+    return results
+  }
+
+  /// The files decoded, `threads` at a time.
+  static func decode(_ files: [URL], threads: Int) -> [Result<Image, any Error>] {
+    let lock = NSLock()
+    nonisolated(unsafe) var results = [Result<Image, any Error>?](repeating: nil, count: files.count)
+    let next = ManagedCounter()
+    DispatchQueue.concurrentPerform(iterations: Swift.max(1, Swift.min(threads, files.count))) { _ in
+      while let index = next.take(below: files.count) {
+        let result = Result { try Image(contentsOf: files[index]) }
+        lock.withLock { results[index] = result }
+      }
+    }
+    return results.map { $0! }
+  }
+
+  /// Hands out 0, 1, 2, ... to threads.
+  final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func take(below end: Int) -> Int? {
+      lock.withLock {
+        guard value < end else { return nil }
+        defer { value += 1 }
+        return value
+      }
+    }
+  }
+
   /// The image with each detection's box and "class score" caption drawn, coloured by class.
   func drawn(_ image: Image, _ detections: ImageDetections) -> Image {
     var drawn = image

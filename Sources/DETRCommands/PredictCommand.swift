@@ -32,6 +32,9 @@ struct PredictCommand: ParsableCommand {
   @Option(name: .customLong("max-detections"), help: "At most this many detections per image.")
   var maxDetections = 100
 
+  @Option(name: .customLong("batch-size"), help: "Images per forward pass; only images of one resized size share a batch, so each image's detections are its own alone.")
+  var batchSize = 4
+
   @Option(name: .customLong("json"), help: ArgumentHelp("Write the COCO results list here.", valueName: "OUT.json"))
   var jsonPath: String?
 
@@ -62,6 +65,7 @@ struct PredictCommand: ParsableCommand {
   func validate() throws {
     guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1, got \(threshold)") }
     guard maxDetections > 0 else { throw ValidationError("--max-detections must be positive, got \(maxDetections)") }
+    guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 256, got \(batchSize)") }
     guard (16...8192).contains(size), maxSize >= size, maxSize <= 16384 else {
       throw ValidationError("--size must be between 16 and 8192 and --max-size between --size and 16384 (got \(size), \(maxSize))")
     }
@@ -94,30 +98,36 @@ struct PredictCommand: ParsableCommand {
     let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights))
     loaded.detector.to(device: device)
     if largest.width > 0 && !device.isCUDA {
-      try MemoryEstimate.lowerBound(for: loaded.detector, batch: 1, height: largest.height, width: largest.width, training: false).check(
-        "\(largest.file), resized to \(largest.width)×\(largest.height)", advice: "lower --size (and --max-size)")
+      try MemoryEstimate.lowerBound(for: loaded.detector, batch: batchSize, height: largest.height, width: largest.width, training: false).check(
+        "\(batchSize == 1 ? "" : "\(batchSize) images like ")\(largest.file), resized to \(largest.width)×\(largest.height)",
+        advice: batchSize == 1 ? "lower --size (and --max-size)" : "lower --batch-size or --size (and --max-size)")
     }
     var predictor = ImagePredictor(loaded: loaded, shorterSide: size, maxSize: maxSize, threshold: threshold, maxDetections: maxDetections)
     (predictor.precision, predictor.resizing) = (precision, resize)
     var results: [DetectedBox] = []
     var mapping: [[String: Any]] = []
-    for (file, imageId) in images {
-      let image: Image
-      let detections: ImageDetections
-      do {
-        (image, detections) = try predictor.detect(file, imageId: imageId)
-      } catch {
-        guard skipBadImages else { throw error }
-        bad.append("\(error)")
-        continue
-      }
-      results += detections.cocoResults(imageId: imageId, categories: loaded.categories)
-      mapping.append(["file": Self.relativePath(of: file, under: root), "image_id": imageId])
-      print("\(file.lastPathComponent): \(detections.scores.count) detections (image_id \(imageId))")
-      if let outputDirectory {
-        let destination = URL(fileURLWithPath: outputDirectory).appendingPathComponent(Self.relativePath(of: file, under: root))
-        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try predictor.drawn(image, detections).write(to: destination)
+    // Chunks of a few batches: decoded on threads, then run in batches of equal-size images.
+    let chunk = batchSize * 4
+    for start in stride(from: 0, to: images.count, by: chunk) {
+      let part = Array(images[start..<Swift.min(start + chunk, images.count)])
+      for ((file, imageId), result) in zip(part, predictor.detect(part.map(\.0), batchSize: batchSize)) {
+        let image: Image
+        let detections: ImageDetections
+        do {
+          (image, detections) = try result.get()
+        } catch {
+          guard skipBadImages else { throw CommandFailure("\(error); fix or remove the image, or pass --skip-bad-images to leave such images out") }
+          bad.append("\(error)")
+          continue
+        }
+        results += detections.cocoResults(imageId: imageId, categories: loaded.categories)
+        mapping.append(["file": Self.relativePath(of: file, under: root), "image_id": imageId])
+        print("\(file.lastPathComponent): \(detections.scores.count) detections (image_id \(imageId))")
+        if let outputDirectory {
+          let destination = URL(fileURLWithPath: outputDirectory).appendingPathComponent(Self.relativePath(of: file, under: root))
+          try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+          try predictor.drawn(image, detections).write(to: destination)
+        }
       }
     }
     if let jsonPath {

@@ -7,21 +7,30 @@ import Torch
 
 /// Runs a detector over a dataset and scores it as pycocotools would.
 public enum DetectorEvaluation {
-  /// COCO results for every image of `loader` (boxes in original pixels, original category ids).
+  /// COCO results for every image of `loader` (boxes in original pixels, original category ids), in
+  /// the loader's image order. With `equalSizeBatches` the loader's batches hold images of one padded
+  /// size only (`DetectionLoader.equalSizeBatches`), so the detections are those of one image at a time.
   public static func detections(
-    of detector: any Detector, loader: DetectionLoader, categories: CategoryMap, precision: Precision = .fp32
+    of detector: any Detector, loader: DetectionLoader, categories: CategoryMap, precision: Precision = .fp32,
+    equalSizeBatches: Bool = false
   ) throws -> [DetectedBox] {
     let wasTraining = detector.isTraining
     detector.eval()
     defer { detector.train(wasTraining) }
-    var results: [DetectedBox] = []
-    let stream = loader.batches(epoch: 0)
+    var perImageResults: [Int: [DetectedBox]] = [:]
+    let stream = equalSizeBatches ? loader.equalSizeBatches() : loader.batches(epoch: 0)
     while let loaded = try stream.nextBatch() {
       guard let batch = loaded.batch else { continue }
       let perImage = withInferenceMode { precision.run(on: detector.device) { detector.detect(batch.detectorBatch(for: detector)) } }
       for (target, detections) in zip(batch.targets, perImage) {
-        results += detections.filtered(threshold: 0, limit: 100).cocoResults(imageId: target.imageId, categories: categories)
+        perImageResults[target.imageId, default: []] += detections.filtered(threshold: 0, limit: 100).cocoResults(imageId: target.imageId, categories: categories)
       }
+    }
+    var results: [DetectedBox] = []
+    var seen = Set<Int>()
+    for index in loader.shardOrder(epoch: 0, fromSample: 0) {
+      let imageId = loader.dataset.samples[index].imageId
+      if seen.insert(imageId).inserted { results += perImageResults[imageId] ?? [] }
     }
     return results
   }

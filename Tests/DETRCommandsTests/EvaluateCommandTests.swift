@@ -68,3 +68,64 @@ import Training
     #expect(message?.contains("does not know 6 categories") == true && message?.contains("1 rectangle") == true, "\(message ?? "")")
   }
 }
+
+/// `--batch-size` changes no detection: only images of one resized size share a forward pass.
+@Suite struct BatchedInferenceTests {
+  /// The setup's 96×96 images with every third one resized to 120×96, so that sizes mix.
+  static func mixedSizes() throws -> (root: URL, annotations: URL, images: URL, weights: URL) {
+    let setup = try EvaluateCommandTests.setUp()
+    var annotations = try JSONSerialization.jsonObject(with: Data(contentsOf: setup.annotations)) as! [String: Any]
+    var infos = annotations["images"] as! [[String: Any]]
+    for index in infos.indices where index % 3 == 0 {
+      let file = setup.images.appendingPathComponent(infos[index]["file_name"] as! String)
+      try Image(contentsOf: file).resized(width: 120, height: 96).write(to: file)
+      infos[index]["width"] = 120
+    }
+    annotations["images"] = infos
+    // Boxes stay in the annotated (new) size's frame well enough for a check of equality.
+    try JSONSerialization.data(withJSONObject: annotations).write(to: setup.annotations)
+    return setup
+  }
+
+  static func predicted(_ arguments: [String], to file: URL) throws -> [[String: Any]] {
+    var command = try DETRCommand.parseAsRoot(["predict", "--json", file.path, "--threshold", "0", "--size", "96", "--max-size", "160"] + arguments)
+    try command.run()
+    return try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as! [[String: Any]]
+  }
+
+  @Test func predictInBatchesGivesTheDetectionsOfOneImageAtATime() throws {
+    let (root, _, images, weights) = try Self.mixedSizes()
+    defer { try? FileManager.default.removeItem(at: root) }
+    let alone = try Self.predicted(["--weights", weights.path, "--batch-size", "1", images.path], to: root.appendingPathComponent("alone.json"))
+    let batched = try Self.predicted(
+      ["--weights", weights.path, "--batch-size", "4", images.path], to: root.appendingPathComponent("batched.json"))
+    #expect(alone.count == batched.count && alone.count == 8 * 10)
+    for (a, b) in zip(alone, batched) {
+      #expect(a["image_id"] as? Int == b["image_id"] as? Int && a["category_id"] as? Int == b["category_id"] as? Int)
+      #expect(Swift.abs((a["score"] as! Double) - (b["score"] as! Double)) < 1e-5)
+      #expect(zip(a["bbox"] as! [Double], b["bbox"] as! [Double]).allSatisfy { Swift.abs($0 - $1) < 1e-3 })
+    }
+  }
+
+  @Test func evaluateInBatchesGivesTheNumbersOfOneImageAtATime() throws {
+    let (root, annotations, images, weights) = try Self.mixedSizes()
+    defer { try? FileManager.default.removeItem(at: root) }
+    func evaluated(_ batchSize: Int) throws -> (stats: [Double], detections: [[String: Any]]) {
+      let (json, detections) = (root.appendingPathComponent("eval\(batchSize).json"), root.appendingPathComponent("dets\(batchSize).json"))
+      var command = try DETRCommand.parseAsRoot([
+        "evaluate", "--annotations", annotations.path, "--weights", weights.path, "--images", images.path, "--image-scale", "0.12",
+        "--batch-size", "\(batchSize)", "--json", json.path, "--detections-out", detections.path,
+      ])
+      try command.run()
+      let report = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [String: Any]
+      return (report["stats"] as! [Double], try JSONSerialization.jsonObject(with: Data(contentsOf: detections)) as! [[String: Any]])
+    }
+    let (alone, batched) = (try evaluated(1), try evaluated(8))
+    #expect(zip(alone.stats, batched.stats).allSatisfy { Swift.abs($0 - $1) < 1e-9 }, "\(alone.stats) vs \(batched.stats)")
+    #expect(alone.detections.count == batched.detections.count && !alone.detections.isEmpty)
+    #expect(alone.detections.map { $0["image_id"] as! Int } == batched.detections.map { $0["image_id"] as! Int }, "results in the images' order")
+    for (a, b) in zip(alone.detections, batched.detections) {
+      #expect(Swift.abs((a["score"] as! Double) - (b["score"] as! Double)) < 1e-5)
+    }
+  }
+}
