@@ -137,7 +137,7 @@ final class InferenceQueue: @unchecked Sendable {
       let deadline = first.arrival + maxDelay
       let sameSize = waiting.lazy.filter { $0.size == first.size }.count
       if sameSize < maxBatch && !stopped && ContinuousClock.now < deadline {
-        condition.wait(until: Date(timeIntervalSinceNow: Self.seconds(deadline - ContinuousClock.now)))
+        _ = condition.wait(until: Date(timeIntervalSinceNow: Self.seconds(deadline - ContinuousClock.now)))
         continue
       }
       var batch: [Job] = []
