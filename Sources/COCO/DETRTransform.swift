@@ -62,7 +62,7 @@ public struct DETRTransform: Sendable {
   }
 
   /// How evaluation resizes an image (training always resizes as DETR's references).
-  public enum Resizing: String, CaseIterable, Sendable {
+  public enum Resizing: String, CaseIterable, Sendable, Codable {
     /// DETR's references (torchvision's `Resize` on a PIL image): DETR's size rule (the longer side
     /// truncated), bilinear resampling of the 8-bit pixels, then normalization. What swift-detr trains with.
     case detr

@@ -33,11 +33,11 @@ struct EvaluateCommand: ParsableCommand {
     name: .customLong("detections-out"), help: ArgumentHelp("With --weights, also write the detections here.", valueName: "DETS.json"))
   var detectionsOut: String?
 
-  @Option(name: .customLong("image-scale"), help: "With --weights: scale of the evaluation size (800 shorter side at 1).")
-  var imageScale = 1.0
+  @Option(name: .customLong("image-scale"), help: "With --weights: scale of the evaluation size (800 shorter side at 1; default: the input the checkpoint was trained at, else 1).")
+  var imageScale: Double?
 
   @Option(help: ArgumentHelp("With --weights: " + resizeHelp.abstract, valueName: "resizing"))
-  var resize: DETRTransform.Resizing = .detr
+  var resize: DETRTransform.Resizing?
 
   @Option(help: "With --weights, the forward pass's arithmetic: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
   var precision: Precision = .fp32
@@ -46,7 +46,7 @@ struct EvaluateCommand: ParsableCommand {
   var device: Device?
 
   func validate() throws {
-    guard imageScale.isFinite, imageScale >= 0.02, imageScale <= 8 else {
+    if let imageScale, !(imageScale.isFinite && imageScale >= 0.02 && imageScale <= 8) {
       throw ValidationError("--image-scale must be between 0.02 and 8 (1 is DETR's 800-pixel shorter side), got \(imageScale)")
     }
     guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 256, got \(batchSize)") }
@@ -114,7 +114,7 @@ extension EvaluateCommand {
   /// equal-size images).
   func runModel(groundTruth: GroundTruth) throws -> [DetectedBox] {
     let device = try Device.resolve(self.device)
-    let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights!))
+    let loaded = try CheckpointInput.load(weights!)
     loaded.detector.to(device: device)
     // The checkpoint's classes must be the ground truth's categories (by id), or every AP would be 0.
     let known = Set(loaded.categories.entries.map(\.id))
@@ -127,8 +127,15 @@ extension EvaluateCommand {
     let dataset = try DetectionDataset(
       annotationsFile: URL(fileURLWithPath: annotationsPath), imageDirectory: URL(fileURLWithPath: images!))
     // Results use the checkpoint's category ids; the dataset's own map only drives its targets.
-    var transform = DETRTransform.scaled(.evaluation, by: imageScale)
-    transform.resizing = resize
+    var transform: DETRTransform
+    if let imageScale {
+      transform = DETRTransform.scaled(.evaluation, by: imageScale)
+      transform.resizing = resize ?? loaded.defaultInput.resizing
+    } else {
+      let (input, note) = CheckpointInput.resolve(size: nil, maxSize: nil, resize: resize, for: loaded)
+      if let note { print(note.replacingOccurrences(of: "--size overrides", with: "--image-scale overrides")) }
+      transform = input.evaluationTransform
+    }
     let loader = DetectionLoader(
       dataset: dataset, transform: transform, batchSize: batchSize, shuffle: false, seed: 0,
       padToMultipleOf: loaded.detector.inputSizeDivisor, pinMemory: device.isCUDA)

@@ -13,7 +13,7 @@ struct PredictCommand: ParsableCommand {
     commandName: "predict",
     abstract: "Detect objects in images with a checkpoint, write COCO results and images with their boxes drawn.",
     discussion: """
-      Images are resized (shorter side 800, longer at most 1333; --resize says how) and normalized with ImageNet statistics.
+      Images are resized to the input the checkpoint was trained at (recorded in checkpoints that swift-detr trains;       otherwise shorter side 800, longer at most 1333; --size, --max-size and --resize override it) and normalized with       ImageNet statistics. A training run's folder stands for its best/ checkpoint (else last/).
       --json writes the COCO results list: image_id, category_id (the checkpoint's original ids), bbox [x, y, w, h] in       pixels of the original image, score; and beside it <name>.image_ids.json, each file's image id.
       Image ids: when every file name ends in a number (000001.jpg, COCO_val2014_000000000042.jpg → 42) and no two       numbers are equal, that number (COCO's own ids); otherwise 1, 2, ... in the order the files are listed (folders in       name order). Drawn images keep their folders relative to the inputs' common folder and their format.
       Every image is read before any detection: an unreadable one stops the run naming it, or with       --skip-bad-images is listed and left out. Outputs never replace an input, and replace earlier outputs only       with --overwrite.
@@ -41,14 +41,14 @@ struct PredictCommand: ParsableCommand {
   @Option(name: .customLong("output-dir"), help: ArgumentHelp("Write each image with its boxes drawn here.", valueName: "DIR"))
   var outputDirectory: String?
 
-  @Option(help: "Shorter side the images are resized to.")
-  var size = 800
+  @Option(help: "Shorter side the images are resized to (default: the checkpoint's input, else 800).")
+  var size: Int?
 
-  @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing.")
-  var maxSize = 1333
+  @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing (default: the checkpoint's, else 1333; scaled with --size).")
+  var maxSize: Int?
 
   @Option(help: resizeHelp)
-  var resize: DETRTransform.Resizing = .detr
+  var resize: DETRTransform.Resizing?
 
   @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
   var precision: Precision = .fp32
@@ -66,9 +66,7 @@ struct PredictCommand: ParsableCommand {
     guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1, got \(threshold)") }
     guard maxDetections > 0 else { throw ValidationError("--max-detections must be positive, got \(maxDetections)") }
     guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 256, got \(batchSize)") }
-    guard (16...8192).contains(size), maxSize >= size, maxSize <= 16384 else {
-      throw ValidationError("--size must be between 16 and 8192 and --max-size between --size and 16384 (got \(size), \(maxSize))")
-    }
+    if let problem = CheckpointInput.validate(size: size, maxSize: maxSize) { throw ValidationError(problem) }
   }
 
   func run() throws {
@@ -77,6 +75,9 @@ struct PredictCommand: ParsableCommand {
     let ids = Self.imageIds(files)
     let root = Self.commonFolder(of: files)
     try checkOutputs(files: files, root: root)
+    let loaded = try CheckpointInput.load(weights)
+    let (input, note) = CheckpointInput.resolve(size: size, maxSize: maxSize, resize: resize, for: loaded)
+    if let note { print(note) }
     // Every image is read first: one that cannot be stops the run before any work, or is left out.
     var images: [(URL, Int)] = []
     var bad: [String] = []
@@ -85,25 +86,22 @@ struct PredictCommand: ParsableCommand {
       do {
         let image = try Image(contentsOf: file)
         images.append((file, id))
-        let resized =
-          resize == .torchvision
-          ? DETRTransform.torchvisionOutputSize(width: image.width, height: image.height, shorterSide: size, maxSize: maxSize)
-          : DETRTransform.outputSize(width: image.width, height: image.height, shorterSide: size, maxSize: maxSize)
+        let resized = input.evaluationTransform.evaluationOutputSize(width: image.width, height: image.height)!
         if resized.width * resized.height > largest.width * largest.height { largest = (resized.width, resized.height, file.lastPathComponent) }
       } catch {
         guard skipBadImages else { throw CommandFailure("\(error); fix or remove the image, or pass --skip-bad-images to leave such images out") }
         bad.append("\(error)")
       }
     }
-    let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights))
     loaded.detector.to(device: device)
     if largest.width > 0 && !device.isCUDA {
       try MemoryEstimate.lowerBound(for: loaded.detector, batch: batchSize, height: largest.height, width: largest.width, training: false).check(
         "\(batchSize == 1 ? "" : "\(batchSize) images like ")\(largest.file), resized to \(largest.width)×\(largest.height)",
         advice: batchSize == 1 ? "lower --size (and --max-size)" : "lower --batch-size or --size (and --max-size)")
     }
-    var predictor = ImagePredictor(loaded: loaded, shorterSide: size, maxSize: maxSize, threshold: threshold, maxDetections: maxDetections)
-    (predictor.precision, predictor.resizing) = (precision, resize)
+    var predictor = ImagePredictor(
+      loaded: loaded, shorterSide: input.shorterSide, maxSize: input.maxSize, threshold: threshold, maxDetections: maxDetections)
+    (predictor.precision, predictor.resizing) = (precision, input.resizing)
     var results: [DetectedBox] = []
     var mapping: [[String: Any]] = []
     // Chunks of a few batches: decoded on threads, then run in batches of equal-size images.

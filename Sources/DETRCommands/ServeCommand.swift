@@ -50,14 +50,14 @@ struct ServeCommand: ParsableCommand {
   @Option(name: .customLong("max-detections"), help: "Default most detections per image.")
   var maxDetections = 100
 
-  @Option(help: "Default shorter side images are resized to (a request's `size` overrides it).")
-  var size = 800
+  @Option(help: "Default shorter side images are resized to (default: the checkpoint's input, else 800; a request's `size` overrides it).")
+  var size: Int?
 
-  @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing (scaled with a request's `size`).")
-  var maxSize = 1333
+  @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing (default: the checkpoint's, else 1333; scaled with a request's `size`).")
+  var maxSize: Int?
 
   @Option(help: resizeHelp)
-  var resize: DETRTransform.Resizing = .detr
+  var resize: DETRTransform.Resizing?
 
   @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast).")
   var precision: Precision = .fp32
@@ -75,33 +75,33 @@ struct ServeCommand: ParsableCommand {
     guard timeoutSeconds > 0 && timeoutSeconds <= 3600 else { throw ValidationError("--timeout must be above 0 and at most 3600 seconds, got \(timeoutSeconds)") }
     guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1, got \(threshold)") }
     guard maxDetections > 0 else { throw ValidationError("--max-detections must be positive, got \(maxDetections)") }
-    guard (16...8192).contains(size), maxSize >= size, maxSize <= 16384 else {
-      throw ValidationError("--size must be between 16 and 8192 and --max-size between --size and 16384 (got \(size), \(maxSize))")
-    }
+    if let problem = CheckpointInput.validate(size: size, maxSize: maxSize) { throw ValidationError(problem) }
   }
 
-  var settings: ServerSettings {
+  func settings(input: DetectorInput) -> ServerSettings {
     var settings = ServerSettings()
     (settings.host, settings.port, settings.maxBatch, settings.maxQueue) = (host, port, maxBatch, maxQueue)
     settings.maxDelay = .milliseconds(maxDelayMilliseconds)
     settings.maxBodyBytes = maxBodyMiB << 20
     settings.maxPixels = Int(maxMegapixels * 1e6)
     settings.requestTimeout = .milliseconds(Int(timeoutSeconds * 1000))
-    (settings.threshold, settings.maxDetections, settings.shorterSide, settings.maxSize) = (threshold, maxDetections, size, maxSize)
-    (settings.resizing, settings.precision) = (resize, precision)
-    settings.allowedSizes = 32...Swift.max(2048, size)
+    (settings.threshold, settings.maxDetections) = (threshold, maxDetections)
+    (settings.shorterSide, settings.maxSize, settings.resizing, settings.precision) = (input.shorterSide, input.maxSize, input.resizing, precision)
+    settings.allowedSizes = 32...Swift.max(2048, input.shorterSide)
     return settings
   }
 
   func run() throws {
     let device = try Device.resolve(self.device)
-    let loaded = try DetectorCheckpoint.load(URL(fileURLWithPath: weights))
+    let loaded = try CheckpointInput.load(weights)
+    let (input, note) = CheckpointInput.resolve(size: size, maxSize: maxSize, resize: resize, for: loaded)
+    if let note { print(note) }
     loaded.detector.to(device: device)
     if !device.isCUDA {
-      try MemoryEstimate.lowerBound(for: loaded.detector, batch: maxBatch, height: size, width: maxSize, training: false).check(
-        "a batch of \(maxBatch) images of \(size)×\(maxSize)", advice: "lower --max-batch or --size (and --max-size)")
+      try MemoryEstimate.lowerBound(for: loaded.detector, batch: maxBatch, height: input.shorterSide, width: input.maxSize, training: false).check(
+        "a batch of \(maxBatch) images of \(input.shorterSide)×\(input.maxSize)", advice: "lower --max-batch or --size (and --max-size)")
     }
-    let service = DetectionService(loaded: loaded, settings: settings)
+    let service = DetectionService(loaded: loaded, settings: settings(input: input))
     var logger = Logger(label: "detr-serve")
     logger.logLevel = .warning
     let (host, family, maxBatch) = (host, loaded.detector.kind.rawValue, maxBatch)

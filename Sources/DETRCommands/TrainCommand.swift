@@ -287,6 +287,9 @@ struct TrainCommand: ParsableCommand {
     }
     // The largest batch the augmentation can make: the largest image at the largest scale, every image padded to it.
     let transform = trainLoader.transform
+    if imageScale == nil, let warning = Self.resizeWarning(shorterSides: train.samples.map { Swift.min($0.width, $0.height) }, resizedTo: transform.evaluationSize) {
+      print(warning)
+    }
     let largestScale = transform.augmentation == .flip ? transform.evaluationSize : (transform.scales.max() ?? transform.evaluationSize)
     let largest = train.samples.map {
       DETRTransform.outputSize(width: $0.width, height: $0.height, shorterSide: largestScale, maxSize: transform.maxSize)
@@ -316,6 +319,18 @@ struct TrainCommand: ParsableCommand {
     let best = FileManager.default.fileExists(atPath: URL(fileURLWithPath: output).appendingPathComponent("best").path)
     Trainer.printProgress(
       "done: \(trainer.position.step) steps; checkpoints in \(output)/last\(best ? " and \(output)/best" : "")", kind: .report)
+  }
+
+  /// A warning when the training images' typical shorter side (the median) is less than half or more
+  /// than twice what training resizes them to: the model would learn, and later run, at a scale far
+  /// from the images' own, slowly (a 6× upscale of small images) or blindly (a heavy downscale).
+  static func resizeWarning(shorterSides: [Int], resizedTo size: Int) -> String? {
+    guard !shorterSides.isEmpty else { return nil }
+    let median = shorterSides.sorted()[shorterSides.count / 2]
+    let factor = Double(size) / Double(median)
+    guard factor >= 2 || factor <= 0.5 else { return nil }
+    return "warning: the training images' shorter sides are about \(median) pixels and training resizes them to \(size) (×\(String(format: "%.1f", factor))); "
+      + "pass --image-scale \(String(format: "%.2f", Double(median) / 800)) to train near their own size"
   }
 
   /// The images folder, annotation files and image scale: the user's, or the synthetic dataset made once in a cache folder.

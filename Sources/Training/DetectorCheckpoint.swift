@@ -9,6 +9,12 @@ import TorchNN
 public struct LoadedDetector: @unchecked Sendable {
   public var detector: any Detector
   public var categories: CategoryMap
+  /// The input the checkpoint was trained at, when it records one (`defaultInput` falls back to COCO's).
+  public var input: DetectorInput?
+
+  public init(detector: any Detector, categories: CategoryMap, input: DetectorInput? = nil) {
+    (self.detector, self.categories, self.input) = (detector, categories, input)
+  }
 }
 
 /// Detector checkpoints: our folders (`config.json` with the resolved config and the category map,
@@ -22,12 +28,16 @@ public enum DetectorCheckpoint {
     var version: Int
     var model: ModelKind
     var categories: CategoryMap
+    var input: DetectorInput?
   }
 
   /// Writes `folder` safely: into a temporary sibling first; an existing checkpoint is moved aside
   /// to `.<name>.previous` and removed only once the new one is in place. A crash at any moment leaves
   /// a complete checkpoint at `folder` or at its `.previous` sibling, which `load` falls back to.
-  public static func save(_ detector: any Detector, categories: CategoryMap, to folder: URL, extraFiles: [String: Data] = [:]) throws {
+  /// `input`: the resize the detector expects (recorded as `"input"`, the default of predict and evaluate).
+  public static func save(
+    _ detector: any Detector, categories: CategoryMap, input: DetectorInput? = nil, to folder: URL, extraFiles: [String: Data] = [:]
+  ) throws {
     let manager = FileManager.default
     let parent = folder.deletingLastPathComponent()
     let partialPrefix = ".\(folder.lastPathComponent).partial-"
@@ -40,7 +50,7 @@ public enum DetectorCheckpoint {
       try manager.createDirectory(at: temporary, withIntermediateDirectories: true)
       var config =
         try JSONSerialization.jsonObject(
-          with: JSONEncoder().encode(Manifest(format: format, version: 1, model: detector.kind, categories: categories))) as! [String: Any]
+          with: JSONEncoder().encode(Manifest(format: format, version: 1, model: detector.kind, categories: categories, input: input))) as! [String: Any]
       config["config"] = try JSONSerialization.jsonObject(with: detector.encodedConfig())
       try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(
         to: temporary.appendingPathComponent("config.json"))
@@ -61,6 +71,25 @@ public enum DetectorCheckpoint {
     }
   }
 
+  /// The checkpoint folder `folder` names: itself when it holds a checkpoint (or an interrupted save
+  /// left its previous one), else the `best/` checkpoint of a training run folder, else its `last/`;
+  /// `note` says which was taken when it is not `folder` itself. Throws when `folder` does not exist.
+  public static func checkpointFolder(for folder: URL) throws -> (folder: URL, note: String?) {
+    let manager = FileManager.default
+    var isFolder: ObjCBool = false
+    guard manager.fileExists(atPath: folder.path, isDirectory: &isFolder) || manager.fileExists(atPath: previousFolder(of: folder).path) else {
+      throw CheckpointError(path: folder.path, problem: "does not exist; pass a checkpoint folder (config.json + model.safetensors) or a training run's folder")
+    }
+    guard isFolder.boolValue, !manager.fileExists(atPath: folder.appendingPathComponent("config.json").path) else { return (folder, nil) }
+    for name in ["best", "last"] {
+      let inner = folder.appendingPathComponent(name)
+      if manager.fileExists(atPath: inner.appendingPathComponent("config.json").path) || manager.fileExists(atPath: previousFolder(of: inner).path) {
+        return (inner, "\(folder.path) is a training run: using its \(name)/ checkpoint\(name == "last" ? " (it has no best/ yet)" : "")")
+      }
+    }
+    return (folder, nil)
+  }
+
   /// Where `save` keeps the old checkpoint while the new one is moved in.
   static func previousFolder(of folder: URL) -> URL {
     folder.deletingLastPathComponent().appendingPathComponent(".\(folder.lastPathComponent).previous")
@@ -69,6 +98,7 @@ public enum DetectorCheckpoint {
   /// Loads one of our checkpoints or a transformers folder, in evaluation mode. If a save was
   /// interrupted between moving the old checkpoint aside and moving the new one in, the old one is loaded.
   public static func load(_ folder: URL) throws -> LoadedDetector {
+    let folder = try checkpointFolder(for: folder).folder
     let previous = previousFolder(of: folder)
     if !FileManager.default.fileExists(atPath: folder.path) && FileManager.default.fileExists(atPath: previous.path) {
       return try load(previous)
@@ -121,7 +151,7 @@ public enum DetectorCheckpoint {
       throw CheckpointError(path: folder.path, problem: "has weights that do not match its config:\n\(error.report.summary)")
     }
     detector.eval()
-    return LoadedDetector(detector: detector, categories: manifest.categories)
+    return LoadedDetector(detector: detector, categories: manifest.categories, input: manifest.input)
   }
 
   static func loadTransformers(_ folder: URL) throws -> LoadedDetector {

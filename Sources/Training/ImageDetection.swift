@@ -16,11 +16,12 @@ public struct DetectedObject: Sendable, Equatable {
 extension LoadedDetector {
   /// All the detector's detections for `image` (every candidate, unfiltered), boxes (x0, y0, x1, y1) in
   /// pixels of `image`. The image is resized as for evaluation: shorter side `shorterSide`, longer side
-  /// at most `maxSize` (DETR's 800 and 1333 by default), as `resizing` says, and normalized with
+  /// at most `maxSize`, as `resizing` says (by default the input the checkpoint records, else DETR's 800
+  /// and 1333; a `shorterSide` alone scales the longer side's limit with it), and normalized with
   /// ImageNet's statistics; then padded as the detector wants (`inputSizeDivisor`).
   /// `precision`: the forward pass's arithmetic (bfloat16 autocast is fast only on CPUs with bfloat16 instructions).
   public func detections(
-    in image: Image, shorterSide: Int = 800, maxSize: Int = 1333, resizing: DETRTransform.Resizing = .detr, precision: Precision = .fp32
+    in image: Image, shorterSide: Int? = nil, maxSize: Int? = nil, resizing: DETRTransform.Resizing? = nil, precision: Precision = .fp32
   ) -> ImageDetections {
     detections(inInputs: [input(for: image, shorterSide: shorterSide, maxSize: maxSize, resizing: resizing)], precision: precision)[0]
   }
@@ -29,10 +30,9 @@ extension LoadedDetector {
   /// normalized, `[3, height, width]` row-major; its target records the image's own size, in which
   /// detections are reported.
   public func input(
-    for image: Image, shorterSide: Int = 800, maxSize: Int = 1333, resizing: DETRTransform.Resizing = .detr
+    for image: Image, shorterSide: Int? = nil, maxSize: Int? = nil, resizing: DETRTransform.Resizing? = nil
   ) -> TransformedSample {
-    var transform = DETRTransform(mode: .evaluation)
-    (transform.evaluationSize, transform.maxSize, transform.resizing) = (shorterSide, maxSize, resizing)
+    let transform = resolvedInput(shorterSide: shorterSide, maxSize: maxSize, resizing: resizing).evaluationTransform
     var random = SeededRandom(seed: 0)
     return transform.apply(to: image, imageId: 0, boxes: [], labels: [], isCrowd: [], random: &random)
   }
@@ -61,7 +61,7 @@ extension LoadedDetector {
   /// All detections for each image (as `detections(in:)`), run in batches of at most `batchSize`
   /// images of equal padded size; in the order of `images`.
   public func detections(
-    in images: [Image], batchSize: Int, shorterSide: Int = 800, maxSize: Int = 1333, resizing: DETRTransform.Resizing = .detr,
+    in images: [Image], batchSize: Int, shorterSide: Int? = nil, maxSize: Int? = nil, resizing: DETRTransform.Resizing? = nil,
     precision: Precision = .fp32
   ) -> [ImageDetections] {
     let inputs = images.map { input(for: $0, shorterSide: shorterSide, maxSize: maxSize, resizing: resizing) }

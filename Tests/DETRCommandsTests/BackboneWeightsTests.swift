@@ -65,6 +65,7 @@ import Training
     #expect(result.output.contains("initialized the backbone from") && result.output.contains("the classifier (fc.bias, fc.weight) is not used"), "\(result.output)")
     let source = try PyTorchFile.stateDict(of: PyTorchFile.load(contentsOf: weights), path: weights.path)
     let trained = try DetectorCheckpoint.load(root.appendingPathComponent("run/last"))
+    #expect(trained.input == DetectorInput(shorterSide: 160, maxSize: 267), "the checkpoint records the training's evaluation resize (0.2 × 800/1333)")
     let state = Dictionary(uniqueKeysWithValues: trained.detector.stateDict().map { ($0.key, $0.tensor) })
     var (frozen, trainedKeys) = (0, 0)
     for (key, value) in source where !key.hasPrefix("fc.") && !key.hasSuffix("num_batches_tracked") {

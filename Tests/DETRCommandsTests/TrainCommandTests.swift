@@ -199,4 +199,12 @@ extension TrainCommandTests {
     #expect(text.contains("\(empty.path) has no images with annotations to train on"), "\(text)")
     #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("run/last").path), "no untrained checkpoint is written")
   }
+
+  @Test func aResizeFarFromTheImagesOwnSizeIsWarnedOf() {
+    let warning = TrainCommand.resizeWarning(shorterSides: [120, 128, 130], resizedTo: 800)
+    #expect(warning == "warning: the training images' shorter sides are about 128 pixels and training resizes them to 800 (×6.2); pass --image-scale 0.16 to train near their own size")
+    #expect(TrainCommand.resizeWarning(shorterSides: [480, 640, 500], resizedTo: 800) == nil)
+    #expect(TrainCommand.resizeWarning(shorterSides: [3000, 3000], resizedTo: 800)?.contains("(×0.3)") == true)
+    #expect(TrainCommand.resizeWarning(shorterSides: [], resizedTo: 800) == nil)
+  }
 }
