@@ -26,14 +26,16 @@ let package = Package(
     .target(name: "Torch", dependencies: ["CTorch"]),
     .target(name: "TorchNN", dependencies: ["Torch"]),
     .target(name: "Detection", dependencies: ["Torch", "TorchNN"]),
-    .target(name: "Detectors", dependencies: ["Detection", "Torch", "TorchNN"]),
-    .target(name: "COCOEval"),
+    .target(name: "Detectors", dependencies: ["Detection", "Torch", "TorchNN", "JSONMessages"]),
+    // Decoding errors in JSON's words, for every module that reads JSON files (Foundation only).
+    .target(name: "JSONMessages"),
+    .target(name: "COCOEval", dependencies: ["JSONMessages"]),
     .target(name: "Training", dependencies: ["Torch", "TorchNN", "Detection", "Detectors", "COCO", "COCOEval"]),
     // JPEG and PNG through Debian's libjpeg-turbo and libpng (installed by Scripts/setup.sh).
     .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
     // Drawing (boxes, labels, charts) through cairo, with a real font through fontconfig (installed by Scripts/setup.sh).
     .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
-    .target(name: "COCO", dependencies: ["CImageCodecs", "CCairo", "Torch"]),
+    .target(name: "COCO", dependencies: ["CImageCodecs", "CCairo", "Torch", "JSONMessages"]),
     // `detr serve`: a detector behind HTTP, with dynamic batching (Hummingbird on SwiftNIO).
     .target(
       name: "DetectionServer",

@@ -1,4 +1,5 @@
 import Foundation
+import JSONMessages
 
 /// A COCO instances file: images, object annotations and categories. Fields COCO defines but
 /// detection does not use (segmentation polygons, licenses) are not decoded, so large files load fast.
@@ -111,7 +112,7 @@ extension COCOAnnotations {
     do {
       return try JSONDecoder().decode(COCOAnnotations.self, from: data)
     } catch let error as DecodingError {
-      throw AnnotationError(path: path, problem: "is not a valid COCO instances file: \(describeDecodingError(error))")
+      throw AnnotationError(path: path, problem: "is not a valid COCO instances file: \(DecodingErrorText.describe(error))")
     } catch {
       throw AnnotationError(path: path, problem: "is not a valid COCO instances file: \(error)")
     }
@@ -129,17 +130,3 @@ extension COCOAnnotations {
   }
 }
 
-/// A one-line reason for a decoding error, with the path to the bad field (`annotations[3].bbox`).
-func describeDecodingError(_ error: DecodingError) -> String {
-  func path(_ keys: [CodingKey]) -> String {
-    keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
-  }
-  switch error {
-  case .typeMismatch(let type, let context): return "\(path(context.codingPath)) is not a \(type)"
-  case .valueNotFound(_, let context): return "\(path(context.codingPath)) is missing"
-  case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])) is missing"
-  case .dataCorrupted(let context):
-    return context.codingPath.isEmpty ? "the file is not valid JSON" : "\(path(context.codingPath)) is invalid"
-  @unknown default: return "\(error)"
-  }
-}

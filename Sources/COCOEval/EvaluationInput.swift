@@ -1,4 +1,5 @@
 import Foundation
+import JSONMessages
 
 /// A ground-truth box as COCOeval uses it: `box` is [x, y, width, height] in pixels; `area` is the
 /// annotation's own area (the segment's, in COCO), which decides its area range.
@@ -93,7 +94,7 @@ extension GroundTruth {
       parsed = try JSONDecoder().decode(File.self, from: data)
     } catch {
       throw EvaluationInputError(
-        file: file, problem: "is not a COCO instances file: \(describe(error)). It needs \"images\", \"annotations\" and \"categories\".")
+        file: file, problem: "is not a COCO instances file: \(DecodingErrorText.describe(error)). It needs \"images\", \"annotations\" and \"categories\".")
     }
     let imageIds = Set(parsed.images.map(\.id))
     let categoryIds = Set(parsed.categories.map(\.id))
@@ -138,7 +139,7 @@ extension DetectedBox {
     } catch {
       throw EvaluationInputError(
         file: file,
-        problem: "is not a COCO results list: \(describe(error)). Each entry needs image_id, category_id, bbox [x, y, w, h] and score.")
+        problem: "is not a COCO results list: \(DecodingErrorText.describe(error)). Each entry needs image_id, category_id, bbox [x, y, w, h] and score.")
     }
     let imageIds = Set(groundTruth.imageIds)
     let categoryIds = Set(groundTruth.categories.map(\.id))
@@ -177,17 +178,3 @@ private func readFile(_ url: URL) throws -> Data {
   }
 }
 
-/// A one-line reason for a decoding error, with the path to the bad field.
-func describe(_ error: Error) -> String {
-  guard let error = error as? DecodingError else { return "\(error)" }
-  func path(_ keys: [CodingKey]) -> String {
-    keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
-  }
-  switch error {
-  case .typeMismatch(let type, let context): return "\(path(context.codingPath)) is not a \(type)"
-  case .valueNotFound(_, let context): return "\(path(context.codingPath)) is missing"
-  case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])) is missing"
-  case .dataCorrupted(let context): return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context.codingPath)) is invalid"
-  @unknown default: return "\(error)"
-  }
-}

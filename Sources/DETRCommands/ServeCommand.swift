@@ -65,6 +65,9 @@ struct ServeCommand: ParsableCommand {
   @Option(help: deviceHelp)
   var device: Device?
 
+  @Flag(name: .customLong("dry-run"), help: "Load the checkpoint, run one detection, print what GET /v1/model would answer and exit, without listening.")
+  var dryRun = false
+
   func validate() throws {
     guard (1...256).contains(maxBatch) else { throw ValidationError("--max-batch must be between 1 and 256, got \(maxBatch)") }
     guard (0...10_000).contains(maxDelayMilliseconds) else { throw ValidationError("--max-delay-ms must be between 0 and 10000, got \(maxDelayMilliseconds)") }
@@ -102,6 +105,12 @@ struct ServeCommand: ParsableCommand {
         "a batch of \(maxBatch) images of \(input.shorterSide)×\(input.maxSize)", advice: "lower --max-batch or --size (and --max-size)")
     }
     let service = DetectionService(loaded: loaded, settings: settings(input: input))
+    if dryRun {
+      let found = service.detectBlank()
+      print(String(decoding: service.modelDescriptionJSON(), as: UTF8.self))
+      print("dry run: one detection on a blank image gave \(found.scores.count) candidates; not listening")
+      return
+    }
     var logger = Logger(label: "detr-serve")
     logger.logLevel = .warning
     let (host, family, maxBatch) = (host, loaded.detector.kind.rawValue, maxBatch)

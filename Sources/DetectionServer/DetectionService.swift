@@ -108,6 +108,18 @@ public final class DetectionService: Sendable {
     return response
   }
 
+  /// `GET /v1/model`'s answer, as JSON.
+  public func modelDescriptionJSON() -> Data {
+    (try? JSONSerialization.data(withJSONObject: modelDescription, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+  }
+
+  /// One detection on a blank image of the default size, outside the server: what `--dry-run` checks.
+  public func detectBlank() -> ImageDetections {
+    let blank = Image(width: settings.shorterSide, height: settings.shorterSide, color: RGB(124, 116, 104))
+    let input = loaded.input(for: blank, shorterSide: settings.shorterSide, maxSize: settings.maxSize, resizing: settings.resizing)
+    return loaded.detections(inInputs: [input], precision: settings.precision)[0]
+  }
+
   /// `GET /v1/model`.
   var modelDescription: [String: Any] {
     [

@@ -1,5 +1,6 @@
 import Detection
 import Foundation
+import JSONMessages
 import Torch
 import TorchNN
 
@@ -35,7 +36,7 @@ public struct TransformersCheckpoint: @unchecked Sendable {
   public func value<T>(_ key: String, as type: T.Type = T.self) throws -> T {
     guard let value = config[key] as? T else {
       throw CheckpointError(
-        path: folder.appendingPathComponent("config.json").path, problem: "field '\(key)' is missing or not a \(T.self)")
+        path: folder.appendingPathComponent("config.json").path, problem: "field '\(key)' is missing or not \(DecodingErrorText.kind(of: T.self))")
     }
     return value
   }
@@ -43,7 +44,7 @@ public struct TransformersCheckpoint: @unchecked Sendable {
   public func value<T>(_ key: String, default fallback: T) throws -> T {
     guard let raw = config[key], !(raw is NSNull) else { return fallback }
     guard let value = raw as? T else {
-      throw CheckpointError(path: folder.appendingPathComponent("config.json").path, problem: "field '\(key)' is not a \(T.self)")
+      throw CheckpointError(path: folder.appendingPathComponent("config.json").path, problem: "field '\(key)' is not \(DecodingErrorText.kind(of: T.self))")
     }
     return value
   }

@@ -64,6 +64,15 @@ import Training
     #expect(try Data(contentsOf: recorded) == Data(contentsOf: explicit))
   }
 
+  @Test func serveDryRunLoadsRunsOnceAndExits() throws {
+    let (root, _, _, run, _) = try Self.setUp()
+    defer { try? FileManager.default.removeItem(at: root) }
+    let result = try ConvertCommandTests.detr(["serve", "--weights", run.path, "--dry-run"])
+    #expect(result.status == 0, "\(result.output)")
+    #expect(result.output.contains("\"shorter_side\" : 96") && result.output.contains("\"max_size\" : 160"), "\(result.output)")
+    #expect(result.output.contains("dry run: one detection on a blank image gave 10 candidates; not listening"))
+  }
+
   @Test func aMissingCheckpointFolderSaysSo() throws {
     let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-such-run-\(UUID())").path
     let image = FileManager.default.temporaryDirectory.appendingPathComponent("one-\(UUID()).png")

@@ -81,6 +81,7 @@ import Detection
         "0.08", "--epochs", "1", "--max-iterations", "1", "--batch-size", "2",
       ],
       "predict": ["predict", "--weights", f.weights.path, f.images.path, "--size", "64", "--max-size", "64"],
+      "serve": ["serve", "--weights", f.weights.path, "--dry-run", "--size", "64", "--max-size", "64"],
       "evaluate": ["evaluate", "--annotations", f.val.path, "--weights", f.weights.path, "--images", f.images.path, "--image-scale", "0.08"],
       "benchmark": ["benchmark", "--config", f.config.path, "--model", "detr", "--image-size", "64", "--iterations", "1"],
       "data synthesize": ["data", "synthesize", "--images", "8", "--size", "64"],
