@@ -262,22 +262,50 @@ public final class Trainer {
       try metrics?.appendEvaluation(step: position.step, epoch: position.epoch, stats: stats)
       try events?.logEvaluation(result, step: position.step)
       try events?.logPredictions(found, samples: validation.loader.dataset.samples, categories: categories, step: position.step)
-      progress(result.summaryText + "\n" + result.perCategoryTable, .report)
+      try appendReport(result.summaryText + "\n\n" + result.perCategoryTable, header: true)
+      var averagedStats: [Double]?
       if let ema, let averagedFound {
         let averaged = COCOEvaluator().evaluate(groundTruth: groundTruth, detections: averagedFound)
         try metrics?.appendEvaluation(step: position.step, epoch: position.epoch, stats: averaged.stats, weights: "ema")
         try events?.logEvaluation(averaged, step: position.step, weights: "ema")
-        progress("EMA weights (decay \(ema.decay)): " + averaged.summaryText, .report)
+        try appendReport("EMA weights (decay \(ema.decay))\n" + averaged.summaryText + "\n\n" + averaged.perCategoryTable)
+        averagedStats = averaged.stats
       }
       if let metrics { try TrainingChart.redraw(metrics: metrics.jsonl, to: output.appendingPathComponent("chart.png")) }
+      let first = position.bestAP == nil
       if stats[0] > (position.bestAP ?? -1) {
         position.bestAP = stats[0]
         improved = true
       }
+      progress(Self.evaluationLine(epoch: position.epoch, of: recipe.epochs, stats: stats, averaged: averagedStats, best: position.bestAP!, improved: improved)
+        + (first ? "  (full tables in evaluations.txt)" : ""), .report)
     }
     // Saving gathers every rank's generator state: all take part when rank 0 found a better AP.
     if let dataParallel { improved = try dataParallel.broadcast(improved) }
     if improved { try saveCheckpoint(named: "best") }
+  }
+
+  /// One line per evaluation: "epoch 3/6 validation: AP 0.412, AP50 0.655, AP75 0.430, AP_S/M/L ...  best so far".
+  static func evaluationLine(epoch: Int, of epochs: Int, stats: [Double], averaged: [Double]?, best: Double, improved: Bool) -> String {
+    func f(_ value: Double) -> String { value < 0 ? "-" : String(format: "%.3f", value) }
+    var line = "epoch \(epoch)/\(epochs) validation: AP \(f(stats[0])), AP50 \(f(stats[1])), AP75 \(f(stats[2])), AP small/medium/large \(f(stats[3]))/\(f(stats[4]))/\(f(stats[5]))"
+    if let averaged { line += "; EMA AP \(f(averaged[0])), AP50 \(f(averaged[1]))" }
+    return line + (improved ? "  best so far (saved as best/)" : "  (best AP \(f(best)))")
+  }
+
+  /// Appends an evaluation's full report (pycocotools' summary and the per-category table) to
+  /// `evaluations.txt` in the run folder, under a line naming the epoch and step when `header`.
+  func appendReport(_ text: String, header: Bool = false) throws {
+    let file = output.appendingPathComponent("evaluations.txt")
+    let heading = header ? "== epoch \(position.epoch)/\(recipe.epochs), step \(position.step)\n" : ""
+    let data = Data((heading + text + "\n\n").utf8)
+    if let handle = try? FileHandle(forWritingTo: file) {
+      defer { try? handle.close() }
+      try handle.seekToEnd()
+      try handle.write(contentsOf: data)
+    } else {
+      try data.write(to: file)
+    }
   }
 
   /// The detections of the validation images: this process's, or in a data-parallel run each rank's
