@@ -1,6 +1,38 @@
+import ArgumentParser
 import COCO
 import Foundation
+import Torch
 import Training
+
+/// The flags of the commands that run a checkpoint on images (predict, serve): the input size (by
+/// default the checkpoint's), the arithmetic and the device.
+struct RunOptions: ParsableArguments {
+  @Option(help: "Shorter side the images are resized to (default: the input the checkpoint was trained at, else 800).")
+  var size: Int?
+
+  @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing (default: the checkpoint's, else 1333; scaled with --size).")
+  var maxSize: Int?
+
+  @Option(help: resizeHelp)
+  var resize: DETRTransform.Resizing?
+
+  @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
+  var precision: Precision = .fp32
+
+  @Option(help: deviceHelp)
+  var device: Device?
+
+  func validate() throws {
+    if let problem = CheckpointInput.validate(size: size, maxSize: maxSize) { throw ValidationError(problem) }
+  }
+
+  /// The input for `loaded` (printing where it came from when the checkpoint chose it).
+  func input(for loaded: LoadedDetector) -> DetectorInput {
+    let (input, note) = CheckpointInput.resolve(size: size, maxSize: maxSize, resize: resize, for: loaded)
+    if let note { print(note) }
+    return input
+  }
+}
 
 /// What the commands that run a checkpoint (predict, evaluate, serve) share: finding the checkpoint
 /// (a training run's folder stands for its best/ or last/ checkpoint) and choosing the input size.

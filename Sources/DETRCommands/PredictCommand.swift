@@ -41,20 +41,7 @@ struct PredictCommand: ParsableCommand {
   @Option(name: .customLong("output-dir"), help: ArgumentHelp("Write each image with its boxes drawn here.", valueName: "DIR"))
   var outputDirectory: String?
 
-  @Option(help: "Shorter side the images are resized to (default: the checkpoint's input, else 800).")
-  var size: Int?
-
-  @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing (default: the checkpoint's, else 1333; scaled with --size).")
-  var maxSize: Int?
-
-  @Option(help: resizeHelp)
-  var resize: DETRTransform.Resizing?
-
-  @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast; fast on CPUs with bfloat16 instructions, very slow without).")
-  var precision: Precision = .fp32
-
-  @Option(help: deviceHelp)
-  var device: Device?
+  @OptionGroup var inference: RunOptions
 
   @Flag(name: .customLong("skip-bad-images"), help: "Leave out (and list) images that cannot be read instead of stopping.")
   var skipBadImages = false
@@ -66,18 +53,16 @@ struct PredictCommand: ParsableCommand {
     guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1, got \(threshold)") }
     guard maxDetections > 0 else { throw ValidationError("--max-detections must be positive, got \(maxDetections)") }
     guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 256, got \(batchSize)") }
-    if let problem = CheckpointInput.validate(size: size, maxSize: maxSize) { throw ValidationError(problem) }
   }
 
   func run() throws {
-    let device = try Device.resolve(self.device)
+    let device = try Device.resolve(inference.device)
     let files = try Self.imageFiles(inputs)
     let ids = Self.imageIds(files)
     let root = Self.commonFolder(of: files)
     try checkOutputs(files: files, root: root)
     let loaded = try CheckpointInput.load(weights)
-    let (input, note) = CheckpointInput.resolve(size: size, maxSize: maxSize, resize: resize, for: loaded)
-    if let note { print(note) }
+    let input = inference.input(for: loaded)
     // Every image is read first: one that cannot be stops the run before any work, or is left out.
     var images: [(URL, Int)] = []
     var bad: [String] = []
@@ -101,7 +86,7 @@ struct PredictCommand: ParsableCommand {
     }
     var predictor = ImagePredictor(
       loaded: loaded, shorterSide: input.shorterSide, maxSize: input.maxSize, threshold: threshold, maxDetections: maxDetections)
-    (predictor.precision, predictor.resizing) = (precision, input.resizing)
+    (predictor.precision, predictor.resizing) = (inference.precision, input.resizing)
     var results: [DetectedBox] = []
     var mapping: [[String: Any]] = []
     // Chunks of a few batches: decoded on threads, then run in batches of equal-size images.

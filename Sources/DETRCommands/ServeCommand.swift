@@ -50,20 +50,8 @@ struct ServeCommand: ParsableCommand {
   @Option(name: .customLong("max-detections"), help: "Default most detections per image.")
   var maxDetections = 100
 
-  @Option(help: "Default shorter side images are resized to (default: the checkpoint's input, else 800; a request's `size` overrides it).")
-  var size: Int?
-
-  @Option(name: .customLong("max-size"), help: "Longest side at most this after resizing (default: the checkpoint's, else 1333; scaled with a request's `size`).")
-  var maxSize: Int?
-
-  @Option(help: resizeHelp)
-  var resize: DETRTransform.Resizing?
-
-  @Option(help: "Arithmetic of the forward pass: fp32, or bf16 (bfloat16 autocast).")
-  var precision: Precision = .fp32
-
-  @Option(help: deviceHelp)
-  var device: Device?
+  /// The input size (a request's `size` overrides the shorter side, scaling the longer side's limit), precision, device.
+  @OptionGroup var inference: RunOptions
 
   @Flag(name: .customLong("dry-run"), help: "Load the checkpoint, run one detection, print what GET /v1/model would answer and exit, without listening.")
   var dryRun = false
@@ -78,7 +66,6 @@ struct ServeCommand: ParsableCommand {
     guard timeoutSeconds > 0 && timeoutSeconds <= 3600 else { throw ValidationError("--timeout must be above 0 and at most 3600 seconds, got \(timeoutSeconds)") }
     guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1, got \(threshold)") }
     guard maxDetections > 0 else { throw ValidationError("--max-detections must be positive, got \(maxDetections)") }
-    if let problem = CheckpointInput.validate(size: size, maxSize: maxSize) { throw ValidationError(problem) }
   }
 
   func settings(input: DetectorInput) -> ServerSettings {
@@ -89,16 +76,15 @@ struct ServeCommand: ParsableCommand {
     settings.maxPixels = Int(maxMegapixels * 1e6)
     settings.requestTimeout = .milliseconds(Int(timeoutSeconds * 1000))
     (settings.threshold, settings.maxDetections) = (threshold, maxDetections)
-    (settings.shorterSide, settings.maxSize, settings.resizing, settings.precision) = (input.shorterSide, input.maxSize, input.resizing, precision)
+    (settings.shorterSide, settings.maxSize, settings.resizing, settings.precision) = (input.shorterSide, input.maxSize, input.resizing, inference.precision)
     settings.allowedSizes = 32...Swift.max(2048, input.shorterSide)
     return settings
   }
 
   func run() throws {
-    let device = try Device.resolve(self.device)
+    let device = try Device.resolve(inference.device)
     let loaded = try CheckpointInput.load(weights)
-    let (input, note) = CheckpointInput.resolve(size: size, maxSize: maxSize, resize: resize, for: loaded)
-    if let note { print(note) }
+    let input = inference.input(for: loaded)
     loaded.detector.to(device: device)
     if !device.isCUDA {
       try MemoryEstimate.lowerBound(for: loaded.detector, batch: maxBatch, height: input.shorterSide, width: input.maxSize, training: false).check(
