@@ -80,10 +80,11 @@ public enum DetectorCheckpoint {
     guard manager.fileExists(atPath: folder.path, isDirectory: &isFolder) || manager.fileExists(atPath: previousFolder(of: folder).path) else {
       throw CheckpointError(path: folder.path, problem: "does not exist; pass a checkpoint folder (config.json + model.safetensors) or a training run's folder")
     }
-    guard isFolder.boolValue, !manager.fileExists(atPath: folder.appendingPathComponent("config.json").path) else { return (folder, nil) }
+    // A run folder has a config.json too (the run's settings), but no weights of its own.
+    guard isFolder.boolValue, !manager.fileExists(atPath: folder.appendingPathComponent("model.safetensors").path) else { return (folder, nil) }
     for name in ["best", "last"] {
       let inner = folder.appendingPathComponent(name)
-      if manager.fileExists(atPath: inner.appendingPathComponent("config.json").path) || manager.fileExists(atPath: previousFolder(of: inner).path) {
+      if manager.fileExists(atPath: inner.appendingPathComponent("model.safetensors").path) || manager.fileExists(atPath: previousFolder(of: inner).path) {
         return (inner, "\(folder.path) is a training run: using its \(name)/ checkpoint\(name == "last" ? " (it has no best/ yet)" : "")")
       }
     }

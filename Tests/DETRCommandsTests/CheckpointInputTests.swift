@@ -14,6 +14,9 @@ import Training
     let (root, annotations, images, weights) = try EvaluateCommandTests.setUp()
     let loaded = try DetectorCheckpoint.load(weights)
     let run = root.appendingPathComponent("run")
+    try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+    // A run folder holds its own config.json (the run's settings) beside its checkpoints.
+    try Data(#"{"model": "detr", "settings": {}}"#.utf8).write(to: run.appendingPathComponent("config.json"))
     try DetectorCheckpoint.save(
       loaded.detector, categories: loaded.categories, input: DetectorInput(shorterSide: 96, maxSize: 160), to: run.appendingPathComponent("best"))
     return (root, images, annotations, run, weights)
