@@ -9,8 +9,12 @@ Usage (Scripts/benchmarks/serve-load.sh runs it):
 Both sides get the same transformers DetrForObjectDetection folder (random weights, seeded), the
 same JPEG (640x480), the same resize (shorter side --size, longer at most --max-size), 2 threads.
 For each concurrency level the client keeps that many requests in flight until --requests have
-been answered per client, alternating the two servers for --rounds rounds; it prints throughput
-(answers per second) and p50/p99 latency, the median over rounds, and the ratio ours/baseline.
+been answered, alternating three servers for --rounds rounds: detr serve with --max-batch, detr
+serve with --max-batch 1 (no batching), and the baseline. It prints throughput (answers per second)
+and p50/p99 latency, the median over rounds, and the ratio of ours (batched) to the baseline.
+
+--soak SECONDS instead keeps 4 clients busy on the first model for that long and samples the
+server's resident memory every 10 s: the first, largest and last sample, and the number served.
 """
 import argparse
 import http.client
@@ -147,6 +151,7 @@ def main():
     parser.add_argument("--port", type=int)
     parser.add_argument("--size", type=int, default=480)
     parser.add_argument("--max-size", type=int, default=640)
+    parser.add_argument("--soak", type=int, help="seconds of steady load on detr serve, sampling its memory")
     args = parser.parse_args()
     if args.baseline_server:
         return baseline_server(args.baseline_server, args.port, args.size, args.max_size)
@@ -162,33 +167,71 @@ def main():
     import torch
     print(f"machine: {os.cpu_count()} cores; torch {torch.__version__}; image 640x480 JPEG resized to {args.size}/{args.max_size}; "
           f"detr serve --max-batch {args.max_batch}; {args.requests} answers per level, {args.rounds} alternating rounds (medians)")
-    print(f"{'model':6} {'clients':>7} | {'ours ans/s':>10} {'p50 ms':>8} {'p99 ms':>8} | {'base ans/s':>10} {'p50 ms':>8} {'p99 ms':>8} | {'throughput ×':>12}")
+    def start_ours(folder, port, max_batch):
+        return subprocess.Popen([args.detr, "serve", "--weights", folder, "--port", str(port), "--size", str(args.size),
+                                 "--max-size", str(args.max_size), "--max-batch", str(max_batch), "--max-delay-ms", "5",
+                                 "--timeout", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    if args.soak:
+        kind = args.models.split(",")[0]
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = os.path.join(scratch, kind)
+            make_model(kind, folder)
+            port = free_port()
+            server = start_ours(folder, port, args.max_batch)
+            try:
+                wait_until(port, "/readyz")
+                samples, served, stop = [], [0], time.time() + args.soak
+
+                def rss():
+                    with open(f"/proc/{server.pid}/status") as status:
+                        return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmRSS"))
+
+                def steady():
+                    while time.time() < stop:
+                        load(port, image, 4, 1)
+                        served[0] += 4
+
+                worker = threading.Thread(target=steady)
+                worker.start()
+                while time.time() < stop:
+                    samples.append(rss())
+                    time.sleep(10)
+                worker.join()
+                samples.append(rss())
+                print(f"soak: {kind}, 4 clients, {args.soak} s, {served[0]} answers; resident memory MiB first {samples[0]}, "
+                      f"largest {max(samples)}, last {samples[-1]} ({len(samples)} samples: {samples})")
+            finally:
+                server.terminate()
+                server.wait()
+        return
+
+    print(f"{'model':6} {'clients':>7} | {'ours ans/s':>10} {'p50 ms':>8} {'p99 ms':>8} | {'unbatched':>9} {'p50 ms':>8} {'p99 ms':>8} | "
+          f"{'base ans/s':>10} {'p50 ms':>8} {'p99 ms':>8} | {'ours/base':>9}")
     for kind in args.models.split(","):
         with tempfile.TemporaryDirectory() as scratch:
             folder = os.path.join(scratch, kind)
             make_model(kind, folder)
-            ours_port, base_port = free_port(), free_port()
-            ours = subprocess.Popen([args.detr, "serve", "--weights", folder, "--port", str(ours_port), "--size", str(args.size),
-                                     "--max-size", str(args.max_size), "--max-batch", str(args.max_batch), "--max-delay-ms", "5",
-                                     "--timeout", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            base = subprocess.Popen([sys.executable, __file__, "--baseline-server", folder, "--port", str(base_port),
-                                     "--size", str(args.size), "--max-size", str(args.max_size)], stdout=subprocess.DEVNULL)
+            ports = {"ours": free_port(), "unbatched": free_port(), "base": free_port()}
+            servers = [start_ours(folder, ports["ours"], args.max_batch), start_ours(folder, ports["unbatched"], 1),
+                       subprocess.Popen([sys.executable, __file__, "--baseline-server", folder, "--port", str(ports["base"]),
+                                         "--size", str(args.size), "--max-size", str(args.max_size)], stdout=subprocess.DEVNULL)]
             try:
-                wait_until(ours_port, "/readyz")
-                wait_until(base_port, "/")
-                load(base_port, image, 1, 1)  # the baseline's warm-up
+                wait_until(ports["ours"], "/readyz")
+                wait_until(ports["unbatched"], "/readyz")
+                wait_until(ports["base"], "/")
+                load(ports["base"], image, 1, 1)  # the baseline's warm-up
                 for clients in [int(level) for level in args.levels.split(",")]:
                     per_client = max(1, args.requests // clients)
-                    rows = {"ours": [], "base": []}
+                    rows = {name: [] for name in ports}
                     for _ in range(args.rounds):
-                        rows["ours"].append(load(ours_port, image, clients, per_client))
-                        rows["base"].append(load(base_port, image, clients, per_client))
-                    o = [statistics.median(values) for values in zip(*rows["ours"])]
-                    b = [statistics.median(values) for values in zip(*rows["base"])]
-                    print(f"{kind:6} {clients:>7} | {o[0]:10.2f} {o[1] * 1000:8.0f} {o[2] * 1000:8.0f} | {b[0]:10.2f} {b[1] * 1000:8.0f} "
-                          f"{b[2] * 1000:8.0f} | {o[0] / b[0]:12.2f}", flush=True)
+                        for name, port in ports.items():
+                            rows[name].append(load(port, image, clients, per_client))
+                    medians = {name: [statistics.median(values) for values in zip(*rows[name])] for name in ports}
+                    cells = " | ".join(f"{m[0]:10.2f} {m[1] * 1000:8.0f} {m[2] * 1000:8.0f}" for m in medians.values())
+                    print(f"{kind:6} {clients:>7} | {cells} | {medians['ours'][0] / medians['base'][0]:9.2f}", flush=True)
             finally:
-                for process in (ours, base):
+                for process in servers:
                     process.terminate()
                     process.wait()
 

@@ -11,12 +11,11 @@ struct CheckDeviceCommand: ParsableCommand {
     commandName: "check-device",
     abstract: "Check that a device computes what the CPU does: each family's losses and gradients, and the fused deformable attention.",
     discussion: """
-      Each family's small preset, in evaluation mode, computes its losses on a padded batch of two images and
-      back-propagates, on the CPU and then with the same weights on --device; the fused deformable attention is
-      compared with the composed version on the device and with the CPU; dropout's masks follow the seed. A
-      difference is the largest absolute
-      one over max(1, the largest CPU magnitude). TensorFloat-32 is turned off for the check. Exit status 1 when
-      any comparison exceeds --tolerance.
+      Each family's small preset, in evaluation mode, computes its losses on a padded batch of two images and \
+      back-propagates, on the CPU and then with the same weights on --device; the fused deformable attention is \
+      compared with the composed version on the device and with the CPU; dropout's masks follow the seed. A \
+      difference is the largest absolute one over max(1, the largest CPU magnitude). TensorFloat-32 is turned off \
+      for the check. Exit status 1 when any comparison exceeds --tolerance.
       """)
 
   @Option(help: deviceHelp)

@@ -14,8 +14,8 @@ struct DemoCommand: ParsableCommand {
     commandName: "demo",
     abstract: "Train the small Deformable DETR on the built-in shapes, evaluate it and draw what it finds.",
     discussion: """
-      Writes the run to --output: checkpoints (last/, best/), metrics.jsonl, metrics.csv, chart.png, and
-      predictions/ with validation images and their detected boxes. Run it again to continue an interrupted demo.
+      Writes the run to --output: checkpoints (last/, best/), metrics.jsonl, metrics.csv, evaluations.txt, \
+      chart.png, and predictions/ with validation images and their detected boxes. Run it again to continue an interrupted demo.
       """)
 
   @Option(help: ArgumentHelp("Run folder.", valueName: "DIR"))

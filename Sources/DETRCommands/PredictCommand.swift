@@ -13,10 +13,10 @@ struct PredictCommand: ParsableCommand {
     commandName: "predict",
     abstract: "Detect objects in images with a checkpoint, write COCO results and images with their boxes drawn.",
     discussion: """
-      Images are resized to the input the checkpoint was trained at (recorded in checkpoints that swift-detr trains;       otherwise shorter side 800, longer at most 1333; --size, --max-size and --resize override it) and normalized with       ImageNet statistics. A training run's folder stands for its best/ checkpoint (else last/).
-      --json writes the COCO results list: image_id, category_id (the checkpoint's original ids), bbox [x, y, w, h] in       pixels of the original image, score; and beside it <name>.image_ids.json, each file's image id.
-      Image ids: when every file name ends in a number (000001.jpg, COCO_val2014_000000000042.jpg → 42) and no two       numbers are equal, that number (COCO's own ids); otherwise 1, 2, ... in the order the files are listed (folders in       name order). Drawn images keep their folders relative to the inputs' common folder and their format.
-      Every image is read before any detection: an unreadable one stops the run naming it, or with       --skip-bad-images is listed and left out. Outputs never replace an input, and replace earlier outputs only       with --overwrite.
+      Images are resized to the input the checkpoint was trained at (recorded in checkpoints that swift-detr trains; otherwise shorter side 800, longer at most 1333; --size, --max-size and --resize override it) and normalized with ImageNet statistics. A training run's folder stands for its best/ checkpoint (else last/).
+      --json writes the COCO results list: image_id, category_id (the checkpoint's original ids), bbox [x, y, w, h] in pixels of the original image, score; and beside it <name>.image_ids.json, each file's image id.
+      Image ids: when every file name ends in a number (000001.jpg, COCO_val2014_000000000042.jpg → 42) and no two numbers are equal, that number (COCO's own ids); otherwise 1, 2, ... in the order the files are listed (folders in name order). Drawn images keep their folders relative to the inputs' common folder and their format.
+      Every image is read before any detection: an unreadable one stops the run naming it, or with --skip-bad-images is listed and left out. Outputs never replace an input, and replace earlier outputs only with --overwrite.
       """)
 
   @Option(

@@ -12,9 +12,9 @@ struct ServeCommand: ParsableCommand {
     commandName: "serve",
     abstract: "Serve a checkpoint over HTTP: POST an image to /v1/detect, get its detections as JSON or drawn.",
     discussion: """
-      Routes: POST /v1/detect (the image as the body or as the multipart part named image; query threshold,       max_detections, size, draw=true), GET /v1/model, /healthz, /readyz, /metrics (Prometheus), /openapi.json.
-      Concurrent requests for images of the same resized size are run together, up to --max-batch, the first waiting       at most --max-delay-ms for others; each answer equals the image's alone. One forward pass runs at a time.
-      Past --max-queue waiting images a request gets 503 with Retry-After. SIGTERM or Ctrl-C stops accepting,       answers what is queued and exits 0.
+      Routes: POST /v1/detect (the image as the body or as the multipart part named image; query threshold, max_detections, size, draw=true), GET /v1/model, /healthz, /readyz, /metrics (Prometheus), /openapi.json.
+      Concurrent requests for images of the same resized size are run together, up to --max-batch, the first waiting at most --max-delay-ms for others; each answer equals the image's alone. One forward pass runs at a time.
+      Past --max-queue waiting images a request gets 503 with Retry-After. SIGTERM or Ctrl-C stops accepting, answers what is queued and exits 0.
       """)
 
   @Option(help: ArgumentHelp("A swift-detr checkpoint folder or a transformers folder (config.json + model.safetensors).", valueName: "DIR"))
