@@ -18,7 +18,7 @@ struct ConvertCommand: ParsableCommand {
       object other than tensors and containers is refused.
 
         detr convert detr-r50-e632da11.pth --family detr --output weights/detr-r50
-        detr convert r50_deformable_detr.pth --family deformable-detr --output deformable
+        detr convert deformable_detr.pth --family deformable-detr --output weights
         detr convert hf-deformable-detr/ --output weights/deformable-hf
       """)
 
