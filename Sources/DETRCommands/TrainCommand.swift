@@ -192,13 +192,23 @@ struct TrainCommand: ParsableCommand {
       return
     }
     guard let worker, worker.worldSize > 1 else {
-      let lock = try prepareRunFolder()
-      defer { withExtendedLifetime(lock) {} }
-      // A resumed run takes the settings it was started with; a flag that contradicts them is an error.
-      let (effective, changes) = resume ? try resolvedForResume() : (self, [])
-      // Every random draw of the run (initialization, dropout, denoising noise) comes from a generator of
-      // its own, whose state the checkpoints keep: nothing else in the process can shift the sequence.
-      try Generator(seed: effective.seed).withCurrent { try effective.train(recordingChanges: changes) }
+      let folder = URL(fileURLWithPath: output)
+      let existed = FileManager.default.fileExists(atPath: folder.path)
+      do {
+        var lock: RunLock? = try prepareRunFolder()
+        defer { lock = nil }
+        // A resumed run takes the settings it was started with; a flag that contradicts them is an error.
+        let (effective, changes) = resume ? try resolvedForResume() : (self, [])
+        // Every random draw of the run (initialization, dropout, denoising noise) comes from a generator of
+        // its own, whose state the checkpoints keep: nothing else in the process can shift the sequence.
+        try Self.reportingInterruption(output: output, arguments: Array(CommandLine.arguments.dropFirst())) {
+          try Generator(seed: effective.seed).withCurrent { try effective.train(recordingChanges: changes) }
+        }
+        withExtendedLifetime(lock) {}
+      } catch {
+        Self.removeIfUntrained(folder, existedBefore: existed)
+        throw error
+      }
       return
     }
     try runAsWorker(worker)
@@ -314,11 +324,20 @@ struct TrainCommand: ParsableCommand {
       guard try trainer.resume() else { throw ValidationError("--resume: \(output) has no checkpoint to continue from") }
       print("resumed at epoch \(trainer.position.epoch + 1), step \(trainer.position.step)")
     }
+    if !resume {
+      print(
+        Self.startSummary(
+          model: "\(model.rawValue) \(config.map { "from \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? preset)", parameters: detector.parameters().reduce(0) { $0 + $1.elementCount },
+          device: "\(device)", precision: precision.rawValue,
+          train: (train.samples.count, train.samples.reduce(0) { $0 + $1.labels.count }),
+          validation: validation.map { ($0.loader.dataset.samples.count, $0.loader.dataset.samples.reduce(0) { $0 + $1.labels.count }) },
+          categories: train.categories.count, input: trainer.input, batchSize: batchSize * (group?.worldSize ?? 1), epochs: recipe.epochs,
+          steps: Swift.min(maxIterations ?? .max, recipe.epochs * trainLoader.batchesPerEpoch), output: output))
+    }
     try trainer.run(progress: isMain ? Trainer.printProgress : { _, _ in })
     guard isMain else { return }
     let best = FileManager.default.fileExists(atPath: URL(fileURLWithPath: output).appendingPathComponent("best").path)
-    Trainer.printProgress(
-      "done: \(trainer.position.step) steps; checkpoints in \(output)/last\(best ? " and \(output)/best" : "")", kind: .report)
+    Trainer.printProgress(Self.endLine(steps: trainer.position.step, output: output, bestAP: trainer.position.bestAP, hasBest: best), kind: .report)
   }
 
   /// A warning when the training images' typical shorter side (the median) is less than half or more
