@@ -41,13 +41,11 @@ struct InspectCommand: ParsableCommand {
 
   func run() throws {
     let imageFolder = URL(fileURLWithPath: images)
+    // The output folder is checked (and made) before the report, so that a bad one stops before any printing.
+    let outputURL = try output.map { try Self.prepareOutput($0) }
     let inspection = try DatasetInspection(annotationsFile: URL(fileURLWithPath: annotations), imageDirectory: imageFolder)
     print(inspection.text)
-    guard draw > 0, let output else { return }
-    let outputURL = URL(fileURLWithPath: output)
-    if let existing = try? FileManager.default.contentsOfDirectory(atPath: outputURL.path), !existing.isEmpty {
-      throw ValidationError("--output \(output) already holds files; give a new or empty folder")
-    }
+    guard draw > 0, let output, let outputURL else { return }
     let categories = inspection.dataset.categories
     var written = 0
     for sample in inspection.dataset.samples.prefix(draw) {
@@ -62,5 +60,24 @@ struct InspectCommand: ParsableCommand {
       written += 1
     }
     print("drew the ground truth of \(written) images into \(output)")
+  }
+
+  /// `--output` as a new or empty folder, made now; an error naming it otherwise.
+  static func prepareOutput(_ output: String) throws -> URL {
+    let url = URL(fileURLWithPath: output)
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) {
+      guard isFolder.boolValue else { throw ValidationError("--output \(output) is a file; give a new or empty folder") }
+      if let existing = try? FileManager.default.contentsOfDirectory(atPath: url.path), !existing.isEmpty {
+        throw ValidationError("--output \(output) already holds files; give a new or empty folder")
+      }
+      return url
+    }
+    do {
+      try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    } catch {
+      throw ValidationError("--output \(output) cannot be made (\(error.localizedDescription)); give a folder that can be written")
+    }
+    return url
   }
 }

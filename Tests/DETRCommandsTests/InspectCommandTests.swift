@@ -37,6 +37,24 @@ import Testing
     #expect(drawn.count == 2 && result.output.contains("drew the ground truth of 2 images"))
   }
 
+  @Test func aBadOutputStopsBeforeTheReport() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("inspect-output-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: root) }
+    try SyntheticShapes.generate(to: root, images: 8, size: 64, seed: 9)
+    let aFile = root.appendingPathComponent("annotations/val.json")
+    let full = root.appendingPathComponent("full")
+    try FileManager.default.createDirectory(at: full, withIntermediateDirectories: true)
+    try Data("x".utf8).write(to: full.appendingPathComponent("keep.txt"))
+    for (output, says) in [(aFile.path, "is a file"), (full.path, "already holds files")] {
+      let result = try ConvertCommandTests.detr([
+        "data", "inspect", "--annotations", root.appendingPathComponent("annotations/train.json").path, "--images",
+        root.appendingPathComponent("images").path, "--draw", "2", "--output", output,
+      ])
+      #expect(result.status != 0 && result.output.contains(says), "\(result.output)")
+      #expect(!result.output.contains("annotations ("), "the report is not printed: \(result.output)")
+    }
+  }
+
   @Test func everyProblemOfABadFileIsNamed() throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("inspect-bad-\(UUID())")
     try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
