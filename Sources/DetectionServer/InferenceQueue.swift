@@ -95,7 +95,8 @@ final class InferenceQueue: @unchecked Sendable {
       condition.unlock()
       let (seconds, attoseconds) = timeout.components
       let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-      DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { job.answer(.failure(ServeError.timedOut)) }
+      // Weakly: the timer must not keep an answered job (and its input image) alive until it fires.
+      DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak job] in job?.answer(.failure(ServeError.timedOut)) }
     }
   }
 
