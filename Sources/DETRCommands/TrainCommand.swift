@@ -238,7 +238,7 @@ struct TrainCommand: ParsableCommand {
     let device = try Device.resolve(self.device, localRank: group == nil ? nil : try WorkerEnvironment.current()?.localRank)
     let isMain = (group?.rank ?? 0) == 0
     func print(_ text: String) { if isMain { Swift.print(text) } }
-    let (imageFolder, trainFile, validationFile, scale) = try dataset()
+    var (imageFolder, trainFile, validationFile, scale) = try dataset()
     let policy = DetectionDataset.Policy(skipInvalidAnnotations: skipInvalidAnnotations, skipMissingImages: skipMissingImages)
     var trainPolicy = policy
     trainPolicy.dropImagesWithoutAnnotations = !keepEmpty
@@ -249,6 +249,12 @@ struct TrainCommand: ParsableCommand {
     }
     guard !train.samples.isEmpty else {
       throw CommandFailure("--train-annotations \(trainFile.path) has no images with annotations to train on")
+    }
+    if imageScale == nil, data != nil,
+      let automatic = Self.automaticScale(shorterSides: train.samples.map { Swift.min($0.width, $0.height) }, resizedTo: 800)
+    {
+      print(automatic.note)
+      scale = automatic.scale
     }
     var recipe = TrainingRecipe.reference(for: model)
     recipe.batchSize = batchSize
@@ -297,9 +303,6 @@ struct TrainCommand: ParsableCommand {
     }
     // The largest batch the augmentation can make: the largest image at the largest scale, every image padded to it.
     let transform = trainLoader.transform
-    if imageScale == nil, let warning = Self.resizeWarning(shorterSides: train.samples.map { Swift.min($0.width, $0.height) }, resizedTo: transform.evaluationSize) {
-      print(warning)
-    }
     let largestScale = transform.augmentation == .flip ? transform.evaluationSize : (transform.scales.max() ?? transform.evaluationSize)
     let largest = train.samples.map {
       DETRTransform.outputSize(width: $0.width, height: $0.height, shorterSide: largestScale, maxSize: transform.maxSize)
@@ -340,16 +343,22 @@ struct TrainCommand: ParsableCommand {
     Trainer.printProgress(Self.endLine(steps: trainer.position.step, output: output, bestAP: trainer.position.bestAP, hasBest: best), kind: .report)
   }
 
-  /// A warning when the training images' typical shorter side (the median) is less than half or more
-  /// than twice what training resizes them to: the model would learn, and later run, at a scale far
-  /// from the images' own, slowly (a 6× upscale of small images) or blindly (a heavy downscale).
-  static func resizeWarning(shorterSides: [Int], resizedTo size: Int) -> String? {
+  /// The scale to train a user's images at when `--image-scale` is not given: DETR's (1, an 800-pixel
+  /// shorter side) unless the images' typical shorter side (the median) is less than half or more than
+  /// twice that, in which case their own size, with a note saying so. A model trained at a scale far from
+  /// its images' learns slowly (a 6× upscale of small images) or blindly (a heavy downscale), and is
+  /// later run at that scale too (checkpoints record it).
+  static func automaticScale(shorterSides: [Int], resizedTo size: Int) -> (scale: Double, note: String)? {
     guard !shorterSides.isEmpty else { return nil }
     let median = shorterSides.sorted()[shorterSides.count / 2]
     let factor = Double(size) / Double(median)
     guard factor >= 2 || factor <= 0.5 else { return nil }
-    return "warning: the training images' shorter sides are about \(median) pixels and training resizes them to \(size) (×\(String(format: "%.1f", factor))); "
-      + "pass --image-scale \(String(format: "%.2f", Double(median) / 800)) to train near their own size"
+    let scale = (Double(median) / 800 * 1000).rounded() / 1000
+    return (
+      scale,
+      "training near the images' own size: their shorter sides are about \(median) pixels, and DETR's \(size) would scale them ×\(String(format: "%.1f", factor)); "
+        + "so --image-scale \(scale) (pass --image-scale 1 for DETR's size)"
+    )
   }
 
   /// The images folder, annotation files and image scale: the user's, or the synthetic dataset made once in a cache folder.

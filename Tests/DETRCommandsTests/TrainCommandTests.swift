@@ -200,11 +200,12 @@ extension TrainCommandTests {
     #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("run/last").path), "no untrained checkpoint is written")
   }
 
-  @Test func aResizeFarFromTheImagesOwnSizeIsWarnedOf() {
-    let warning = TrainCommand.resizeWarning(shorterSides: [120, 128, 130], resizedTo: 800)
-    #expect(warning == "warning: the training images' shorter sides are about 128 pixels and training resizes them to 800 (×6.2); pass --image-scale 0.16 to train near their own size")
-    #expect(TrainCommand.resizeWarning(shorterSides: [480, 640, 500], resizedTo: 800) == nil)
-    #expect(TrainCommand.resizeWarning(shorterSides: [3000, 3000], resizedTo: 800)?.contains("(×0.3)") == true)
-    #expect(TrainCommand.resizeWarning(shorterSides: [], resizedTo: 800) == nil)
+  @Test func imagesFarFromDETRsSizeTrainAtTheirOwn() {
+    let small = TrainCommand.automaticScale(shorterSides: [120, 128, 130], resizedTo: 800)
+    #expect(small?.scale == 0.16)
+    #expect(small?.note == "training near the images' own size: their shorter sides are about 128 pixels, and DETR's 800 would scale them ×6.2; so --image-scale 0.16 (pass --image-scale 1 for DETR's size)")
+    #expect(TrainCommand.automaticScale(shorterSides: [480, 640, 500], resizedTo: 800) == nil, "COCO-like images keep DETR's recipe")
+    #expect(TrainCommand.automaticScale(shorterSides: [3000, 3000], resizedTo: 800)?.scale == 3.75)
+    #expect(TrainCommand.automaticScale(shorterSides: [], resizedTo: 800) == nil)
   }
 }
