@@ -9,7 +9,7 @@ import Torch
 /// It counts only what cannot be avoided: the input batch; the ResNet's convolution outputs (all of
 /// those of trainable blocks when training, since the backward pass needs them; the largest block's
 /// input and output at inference); the encoder's attention weights for the families with global
-/// self-attention over stride-32 tokens (DETR, Conditional DETR, SMCA-DETR: `heads × N²` per image and
+/// self-attention over stride-32 tokens (DETR, Conditional DETR, SMCA-DETR, SD-DETR: `heads × N²` per image and
 /// layer, twice at inference, N = ⌈H/32⌉·⌈W/32⌉); the weights, and when training their gradients and Adam's two moments.
 /// A real run needs more (batch norm and activation outputs, the decoder, the matcher), so a size it
 /// refuses cannot run, and a size it accepts may still not: then libtorch's allocation failure is
@@ -59,7 +59,7 @@ public struct MemoryEstimate: Sendable, CustomStringConvertible {
       }
       estimate.parts.append(("backbone activations", training ? Swift.max(kept, largest) : largest))
     }
-    if [.detr, .conditionalDETR, .smcaDETR].contains(detector.kind),
+    if [.detr, .conditionalDETR, .smcaDETR, .sdDETR].contains(detector.kind),
       let object = try? JSONSerialization.jsonObject(with: detector.encodedConfig()) as? [String: Any],
       let transformer = object["transformer"] as? [String: Any]
     {

@@ -24,6 +24,13 @@ import Training
     #expect(MemoryEstimate.lowerBound(for: try detector(.deformableDETR), batch: 1, height: 256, width: 256, training: false).parts.allSatisfy { $0.name != "encoder attention" })
   }
 
+  /// Every family whose encoder attends globally over stride-32 tokens counts that attention.
+  @Test(arguments: [ModelKind.detr, .conditionalDETR, .smcaDETR, .sdDETR])
+  func globalEncodersCountTheirAttention(kind: ModelKind) throws {
+    let bound = MemoryEstimate.lowerBound(for: try detector(kind), batch: 1, height: 512, width: 512, training: false)
+    #expect(bound.parts.contains { $0.name == "encoder attention" && $0.bytes > 0 }, "\(kind)")
+  }
+
   @Test func checkRefusesOnlyWhatExceedsTheAvailableMemory() throws {
     let bound = MemoryEstimate.lowerBound(for: try detector(.detr), batch: 1, height: 256, width: 256, training: true)
     try bound.check("x", advice: "y", available: bound.total * 2)
