@@ -4,9 +4,9 @@ import Foundation
 
 /// What a training run shows in TensorBoard: every loss term, the learning rate and images/s at each
 /// logged step; after each evaluation the COCO statistics, each category's AP and a few validation
-/// images with their predictions drawn. One event file per process: a resumed run starts its file
-/// with a restart at the step after its checkpoint, so TensorBoard drops what the killed run logged
-/// past it.
+/// images with their predictions drawn. One event file per run: a resumed run continues the newest
+/// file in its folder with a restart at the step after its checkpoint, so TensorBoard drops what the
+/// killed run logged past it.
 final class TrainingEvents {
   static let statisticNames = [
     "ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large",
@@ -15,8 +15,20 @@ final class TrainingEvents {
   static let drawnImages = 4
   let file: EventFile
 
+  /// A new run starts a new event file; a resumed one continues the newest in its folder.
   init(folder: URL, resumedAtStep step: Int) throws {
-    file = try EventFile(folder: folder)
+    let existing = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasPrefix("events.out.tfevents.") }
+    let newest = existing.max { a, b in
+      let modified = { (name: String) in
+        (try? FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path)[.modificationDate] as? Date) ?? .distantPast
+      }
+      return modified(a) < modified(b)
+    }
+    if step > 0, let newest {
+      file = try EventFile(continuing: folder.appendingPathComponent(newest))
+    } else {
+      file = try EventFile(folder: folder)
+    }
     if step > 0 { try file.restart(atStep: step + 1) }
   }
 

@@ -51,4 +51,28 @@ import Testing
     let crc: UInt32 = 0xE306_9283
     #expect(CRC32C.masked(Array("123456789".utf8)) == ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8)
   }
+
+  /// A file a killed process left with half a record is cut back to its whole records and continued.
+  @Test func aContinuedFileDropsACutOffRecordAndReadsWhole() throws {
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("tfevents-continue-\(UUID())")
+    defer { try? FileManager.default.removeItem(at: output) }
+    var file: EventFile? = try EventFile(folder: output, wallTime: 1, name: "run.tfevents")
+    try file?.scalar("a", 1, step: 1, wallTime: 1)
+    try file?.scalar("a", 2, step: 2, wallTime: 2)
+    file = nil
+    let url = output.appendingPathComponent("run.tfevents")
+    let whole = try Data(contentsOf: url)
+    let handle = try FileHandle(forWritingTo: url)
+    try handle.seekToEnd()
+    try handle.write(contentsOf: whole.suffix(20))  // a torn record
+    try handle.close()
+    #expect(throws: (any Error).self) { try EventFile.records(at: url) }
+    file = try EventFile(continuing: url)
+    try file?.restart(atStep: 2, wallTime: 3)
+    try file?.scalar("a", 3, step: 2, wallTime: 3)
+    file = nil
+    let records = try EventFile.records(at: url)
+    #expect(records.count == 5, "version, two scalars, the restart, the new scalar")
+    #expect(try Data(contentsOf: url).prefix(whole.count) == whole)
+  }
 }

@@ -25,6 +25,40 @@ public final class EventFile {
     try write(event)
   }
 
+  /// Continues the event file at `url`: what a killed run left after its last whole record is cut
+  /// off, and new records follow. A resumed run writes into its own file this way rather than piling up
+  /// one file per restart (its restart event tells TensorBoard which steps to drop).
+  public init(continuing url: URL) throws {
+    self.url = url
+    let bytes = [UInt8]((try? Data(contentsOf: url)) ?? Data())
+    guard let handle = FileHandle(forUpdatingAtPath: url.path) else { throw TrainingError("cannot open the TensorBoard event file \(url.path)") }
+    self.handle = handle
+    do {
+      try handle.truncate(atOffset: UInt64(Self.wholeRecordsLength(bytes)))
+      try handle.seekToEnd()
+    } catch {
+      throw TrainingError("cannot continue the TensorBoard event file \(url.path): \(error.localizedDescription)")
+    }
+  }
+
+  /// The length of the leading run of whole, checksum-valid records in `bytes`.
+  static func wholeRecordsLength(_ bytes: [UInt8]) -> Int {
+    func little<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+      bytes[offset..<offset + MemoryLayout<T>.size].reversed().reduce(T(0)) { $0 << 8 | T($1) }
+    }
+    var position = 0
+    while bytes.count - position >= 16 {
+      let length = little(UInt64.self, at: position)
+      guard little(UInt32.self, at: position + 8) == CRC32C.masked(bytes[position..<position + 8]),
+        length <= UInt64(bytes.count - position - 16)
+      else { break }
+      let end = position + 12 + Int(length)
+      guard little(UInt32.self, at: end) == CRC32C.masked(bytes[(position + 12)..<end]) else { break }
+      position = end + 4
+    }
+    return position
+  }
+
   deinit { try? handle.close() }
 
   /// A scalar (`Summary.Value.simple_value`).
