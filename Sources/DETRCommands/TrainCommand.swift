@@ -320,6 +320,8 @@ struct TrainCommand: ParsableCommand {
       detector: detector, categories: train.categories, recipe: recipe, trainLoader: trainLoader, validation: validation,
       output: URL(fileURLWithPath: output), processGroup: group)
     trainer.maxIterations = maxIterations
+    // A preset changed by --set is a config of its own, not the preset.
+    trainer.preset = config == nil && overrides.isEmpty ? preset : nil
     trainer.checkpointEvery = checkpointEvery
     trainer.logEvery = logEvery
     try trainer.writeRunConfig(extra: ["settings": recordedSettings, "changes": changes])

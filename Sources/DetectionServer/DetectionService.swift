@@ -124,6 +124,7 @@ public final class DetectionService: Sendable {
   var modelDescription: [String: Any] {
     [
       "family": loaded.detector.kind.rawValue,
+      "preset": loaded.preset ?? NSNull(),
       "parameters": loaded.detector.parameters().reduce(0) { $0 + $1.elementCount },
       "categories": loaded.categories.entries.map { ["id": $0.id, "name": $0.name] },
       "input": [

@@ -79,6 +79,7 @@ public enum CheckpointConversion {
 
     // The architecture, with the checkpoint's class count.
     var architecture: String
+    var presetName: String?
     var configObject: [String: Any]
     if let configJSON {
       guard let object = (try? JSONSerialization.jsonObject(with: configJSON)) as? [String: Any] else {
@@ -94,6 +95,7 @@ public enum CheckpointConversion {
       architecture = configName ?? "config"
     } else {
       let name = preset ?? defaultPreset(family: family, layout: layout, tensors: tensors)
+      presetName = name
       guard family.presets.contains(name) else {
         throw CheckpointError(path: name, problem: "is not a preset of \(family.rawValue); presets: \(family.presets.joined(separator: ", "))")
       }
@@ -146,7 +148,7 @@ public enum CheckpointConversion {
     let categories = try categoryMap(
       classes: classes, cocoClasses: cocoClasses, given: categories, runCategories: runCategories, classNames: file["meta"]?["CLASSES"]?.strings,
       indexIsId: layout == "torchvision" || layout == "official", path: path, notes: &notes)
-    try DetectorCheckpoint.save(detector, categories: categories, to: output)
+    try DetectorCheckpoint.save(detector, categories: categories, preset: presetName, to: output)
     return ConversionReport(
       family: family, architecture: architecture, loaded: report.loaded.count, unused: report.unexpected, categories: categories, layout: layout,
       notes: notes)

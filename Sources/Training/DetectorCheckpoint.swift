@@ -11,9 +11,11 @@ public struct LoadedDetector: @unchecked Sendable {
   public var categories: CategoryMap
   /// The input the checkpoint was trained at, when it records one (`defaultInput` falls back to COCO's).
   public var input: DetectorInput?
+  /// The preset the architecture is, when the checkpoint names one (converted official checkpoints do).
+  public var preset: String?
 
-  public init(detector: any Detector, categories: CategoryMap, input: DetectorInput? = nil) {
-    (self.detector, self.categories, self.input) = (detector, categories, input)
+  public init(detector: any Detector, categories: CategoryMap, input: DetectorInput? = nil, preset: String? = nil) {
+    (self.detector, self.categories, self.input, self.preset) = (detector, categories, input, preset)
   }
 }
 
@@ -29,14 +31,17 @@ public enum DetectorCheckpoint {
     var model: ModelKind
     var categories: CategoryMap
     var input: DetectorInput?
+    var preset: String?
   }
 
   /// Writes `folder` safely: into a temporary sibling first; an existing checkpoint is moved aside
   /// to `.<name>.previous` and removed only once the new one is in place. A crash at any moment leaves
   /// a complete checkpoint at `folder` or at its `.previous` sibling, which `load` falls back to.
-  /// `input`: the resize the detector expects (recorded as `"input"`, the default of predict and evaluate).
+  /// `input`: the resize the detector expects (recorded as `"input"`, the default of predict and evaluate);
+  /// `preset`: the preset the architecture is, when it is one (recorded for `detr serve`'s `/v1/model`).
   public static func save(
-    _ detector: any Detector, categories: CategoryMap, input: DetectorInput? = nil, to folder: URL, extraFiles: [String: Data] = [:]
+    _ detector: any Detector, categories: CategoryMap, input: DetectorInput? = nil, preset: String? = nil, to folder: URL,
+    extraFiles: [String: Data] = [:]
   ) throws {
     let manager = FileManager.default
     let parent = folder.deletingLastPathComponent()
@@ -50,7 +55,7 @@ public enum DetectorCheckpoint {
       try manager.createDirectory(at: temporary, withIntermediateDirectories: true)
       var config =
         try JSONSerialization.jsonObject(
-          with: JSONEncoder().encode(Manifest(format: format, version: 1, model: detector.kind, categories: categories, input: input))) as! [String: Any]
+          with: JSONEncoder().encode(Manifest(format: format, version: 1, model: detector.kind, categories: categories, input: input, preset: preset))) as! [String: Any]
       config["config"] = try JSONSerialization.jsonObject(with: detector.encodedConfig())
       try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(
         to: temporary.appendingPathComponent("config.json"))
@@ -152,7 +157,7 @@ public enum DetectorCheckpoint {
       throw CheckpointError(path: folder.path, problem: "has weights that do not match its config:\n\(error.report.summary)")
     }
     detector.eval()
-    return LoadedDetector(detector: detector, categories: manifest.categories, input: manifest.input)
+    return LoadedDetector(detector: detector, categories: manifest.categories, input: manifest.input, preset: manifest.preset)
   }
 
   static func loadTransformers(_ folder: URL) throws -> LoadedDetector {

@@ -41,6 +41,8 @@ public final class Trainer {
   public let recipe: TrainingRecipe
   public let trainLoader: DetectionLoader
   public let validation: (loader: DetectionLoader, annotations: URL)?
+  /// The preset the detector was made from (nil for a config file), recorded in every checkpoint.
+  public var preset: String?
   /// The evaluation resize of the training data, recorded in every checkpoint.
   public var input: DetectorInput { DetectorInput(evaluationOf: trainLoader.transform) }
   public let output: URL
@@ -250,7 +252,7 @@ public final class Trainer {
     let averagedFound = try ema.map { ema in
       // The averaged weights: evaluated, and kept as a checkpoint folder of their own (`ema/`) for predict.
       try ema.withAveragedWeights(in: detector) {
-        if isMain { try DetectorCheckpoint.save(detector, categories: categories, input: input, to: output.appendingPathComponent("ema")) }
+        if isMain { try DetectorCheckpoint.save(detector, categories: categories, input: input, preset: preset, to: output.appendingPathComponent("ema")) }
         return try validationDetections(validation.loader)
       }
     }
@@ -369,6 +371,6 @@ public final class Trainer {
       "rng.safetensors": try SafeTensors.encode(generators),
     ]
     if let ema { extra["ema.safetensors"] = try SafeTensors.encode(ema.state) }
-    try DetectorCheckpoint.save(detector, categories: categories, input: input, to: folder, extraFiles: extra)
+    try DetectorCheckpoint.save(detector, categories: categories, input: input, preset: preset, to: folder, extraFiles: extra)
   }
 }

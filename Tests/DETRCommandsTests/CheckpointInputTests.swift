@@ -27,6 +27,11 @@ import Training
     defer { try? FileManager.default.removeItem(at: root) }
     #expect(try DetectorCheckpoint.load(run.appendingPathComponent("best")).input == DetectorInput(shorterSide: 96, maxSize: 160))
     #expect(try DetectorCheckpoint.load(plain).input == nil)
+    #expect(try DetectorCheckpoint.load(plain).preset == nil)
+    let named = root.appendingPathComponent("named")
+    let loaded = try DetectorCheckpoint.load(plain)
+    try DetectorCheckpoint.save(loaded.detector, categories: loaded.categories, preset: "small", to: named)
+    #expect(try DetectorCheckpoint.load(named).preset == "small")
     #expect(try DetectorCheckpoint.load(plain).defaultInput == DetectorInput(shorterSide: 800, maxSize: 1333))
     // A shorter side alone keeps the recorded ratio for the longer side's limit.
     #expect(try DetectorCheckpoint.load(run).resolvedInput(shorterSide: 48) == DetectorInput(shorterSide: 48, maxSize: 80))
