@@ -75,14 +75,19 @@ import Training
       return (http.statusCode, data, http.allHeaderFields)
     }
 
-    /// Waits until `/readyz` answers 200 (the warm-up has run).
+    /// Waits until `/readyz` answers 200 (the warm-up has run): each poll short, so that one slow answer
+    /// on a loaded machine does not use up the wait, and three minutes in all (the whole suite may be
+    /// running beside it on two cores).
     func waitUntilReady() async throws {
-      let deadline = Date().addingTimeInterval(60)
+      let deadline = Date().addingTimeInterval(180)
       while Date() < deadline {
-        if let answer = try? await get("/readyz"), answer.status == 200 { return }
+        var request = URLRequest(url: url("/readyz"))
+        request.timeoutInterval = 5
+        if let (_, response) = try? await session.data(for: request), (response as? HTTPURLResponse)?.statusCode == 200 { return }
+        guard process.isRunning else { throw TestFailure("detr serve exited (status \(process.terminationStatus)) before it was ready") }
         try await Task.sleep(for: .milliseconds(50))
       }
-      throw TestFailure("detr serve was not ready within a minute")
+      throw TestFailure("detr serve was not ready within three minutes")
     }
   }
 
