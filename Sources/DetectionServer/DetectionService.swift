@@ -56,8 +56,7 @@ public final class DetectionService: Sendable {
   /// One detection on a blank image of the default size through the queue, so that the first request
   /// does not pay for libtorch's first-call costs; then `/readyz` answers 200.
   func warmUp(logger: Logger) async {
-    let blank = Image(width: settings.shorterSide, height: settings.shorterSide, color: RGB(124, 116, 104))
-    let input = loaded.input(for: blank, shorterSide: settings.shorterSide, maxSize: settings.maxSize, resizing: settings.resizing)
+    let input = blankInput()
     do {
       _ = try await queue.submit(input, size: loaded.paddedSize(of: input), timeout: .seconds(600))
       readiness.isReady = true
@@ -115,9 +114,13 @@ public final class DetectionService: Sendable {
 
   /// One detection on a blank image of the default size, outside the server: what `--dry-run` checks.
   public func detectBlank() -> ImageDetections {
+    loaded.detections(inInputs: [blankInput()], precision: settings.precision)[0]
+  }
+
+  /// A plain grey square of the default size, resized as a request's image would be.
+  func blankInput() -> TransformedSample {
     let blank = Image(width: settings.shorterSide, height: settings.shorterSide, color: RGB(124, 116, 104))
-    let input = loaded.input(for: blank, shorterSide: settings.shorterSide, maxSize: settings.maxSize, resizing: settings.resizing)
-    return loaded.detections(inInputs: [input], precision: settings.precision)[0]
+    return loaded.input(for: blank, shorterSide: settings.shorterSide, maxSize: settings.maxSize, resizing: settings.resizing)
   }
 
   /// `GET /v1/model`.
@@ -143,9 +146,8 @@ public final class DetectionService: Sendable {
     guard readiness.isReady else { throw ServeError(.serviceUnavailable, kind: "not_ready", "the model is warming up", retryAfter: 1) }
     let bytes = try await imageBytes(of: request)
     let image = try decode(bytes)
-    let shorterSide = options.size ?? settings.shorterSide
-    let input = loaded.input(
-      for: image, shorterSide: shorterSide, maxSize: settings.maxSize(forShorterSide: shorterSide), resizing: settings.resizing)
+    let resize = options.size.map { settings.input.withShorterSide($0) } ?? settings.input
+    let input = loaded.input(for: image, shorterSide: resize.shorterSide, maxSize: resize.maxSize, resizing: resize.resizing)
     let answer = try await queue.submit(input, size: loaded.paddedSize(of: input), timeout: settings.requestTimeout)
     let found = answer.detections.filtered(threshold: options.threshold, limit: options.maxDetections)
     if options.draw {

@@ -1,6 +1,7 @@
 import COCO
 import Foundation
 import Torch
+import Training
 
 /// How `detr serve` runs: where it listens, how it batches, what it refuses, and the defaults of a
 /// detection request.
@@ -33,9 +34,7 @@ public struct ServerSettings: Sendable {
 
   public init() {}
 
-  /// The longer side's limit for a request asking for shorter side `size`: the default limit scaled
-  /// with it, as DETR's 800/1333.
-  public func maxSize(forShorterSide size: Int) -> Int {
-    size == shorterSide ? maxSize : Swift.max(size, Int((Double(maxSize) * Double(size) / Double(shorterSide)).rounded()))
-  }
+  /// The default input of a request.
+  public var input: DetectorInput { DetectorInput(shorterSide: shorterSide, maxSize: maxSize, resizing: resizing) }
+
 }

@@ -31,6 +31,12 @@ public struct DetectorInput: Codable, Sendable, Equatable, CustomStringConvertib
     return transform
   }
 
+  /// This input with shorter side `side`, the longer side's limit scaled with it (keeping the ratio).
+  public func withShorterSide(_ side: Int) -> DetectorInput {
+    let limit = side == shorterSide ? maxSize : Swift.max(side, Int((Double(maxSize) * Double(side) / Double(shorterSide)).rounded()))
+    return DetectorInput(shorterSide: side, maxSize: limit, resizing: resizing)
+  }
+
   public var description: String { "shorter side \(shorterSide), longer side at most \(maxSize)\(resizing == .detr ? "" : ", \(resizing.rawValue) resizing")" }
 
   enum CodingKeys: String, CodingKey {
@@ -45,9 +51,9 @@ extension LoadedDetector {
   /// `defaultInput` with what is given replaced; a `shorterSide` without `maxSize` scales the default's
   /// longer-side limit with it (keeping DETR's 800:1333 ratio, or the checkpoint's).
   public func resolvedInput(shorterSide: Int? = nil, maxSize: Int? = nil, resizing: DETRTransform.Resizing? = nil) -> DetectorInput {
-    let base = defaultInput
-    let side = shorterSide ?? base.shorterSide
-    let scaledLimit = Swift.max(side, Int((Double(base.maxSize) * Double(side) / Double(base.shorterSide)).rounded()))
-    return DetectorInput(shorterSide: side, maxSize: maxSize ?? (shorterSide == nil ? base.maxSize : scaledLimit), resizing: resizing ?? base.resizing)
+    var input = shorterSide.map { defaultInput.withShorterSide($0) } ?? defaultInput
+    if let maxSize { input.maxSize = maxSize }
+    if let resizing { input.resizing = resizing }
+    return input
   }
 }
